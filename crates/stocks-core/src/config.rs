@@ -1,0 +1,260 @@
+//! Configuration from the environment, read once per cold start.
+//!
+//! [`env`] is the one list of variable names: the Lambdas read them through here, and the
+//! Terraform tests check the functions are given exactly these.
+
+use crate::adapters::ApiKey;
+use crate::adapters::polygon::DEFAULT_BASE_URL;
+use crate::domain::WindowDays;
+use crate::ports::CallbackUrl;
+
+/// Environment variable names.
+pub mod env {
+    /// Jobs queue URL (ingress).
+    pub const QUEUE_URL: &str = "QUEUE_URL";
+    /// `@connections` base URL (ingress optional, worker required).
+    pub const CALLBACK_URL: &str = "CALLBACK_URL";
+    /// Default window length in days (ingress; default 30).
+    pub const REPORT_WINDOW_DAYS: &str = "REPORT_WINDOW_DAYS";
+    /// The Polygon key itself — local use only.
+    pub const POLYGON_API_KEY: &str = "POLYGON_API_KEY";
+    /// Name of the SSM SecureString holding the key (deployed worker).
+    pub const POLYGON_API_KEY_PARAM: &str = "POLYGON_API_KEY_PARAM";
+    /// Polygon endpoint (default `https://api.polygon.io`).
+    pub const POLYGON_BASE_URL: &str = "POLYGON_BASE_URL";
+    /// Must equal the jobs queue's redrive `maxReceiveCount` (worker).
+    pub const MAX_RECEIVE_COUNT: &str = "MAX_RECEIVE_COUNT";
+    /// Dead-letter queue URL (worker).
+    pub const DLQ_URL: &str = "DLQ_URL";
+    /// Log filter, all functions.
+    pub const RUST_LOG: &str = "RUST_LOG";
+
+    /// What the deployed ingress function is given.
+    pub const INGRESS: &[&str] = &[QUEUE_URL, CALLBACK_URL, REPORT_WINDOW_DAYS, RUST_LOG];
+    /// What the deployed worker function is given (`POLYGON_API_KEY` is for local runs only).
+    pub const WORKER: &[&str] = &[
+        CALLBACK_URL,
+        POLYGON_API_KEY_PARAM,
+        POLYGON_BASE_URL,
+        MAX_RECEIVE_COUNT,
+        DLQ_URL,
+        RUST_LOG,
+    ];
+    /// What `$connect` / `$disconnect` are given.
+    pub const LIFECYCLE: &[&str] = &[RUST_LOG];
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("set either {} or {}, not both", env::POLYGON_API_KEY, env::POLYGON_API_KEY_PARAM)]
+    TwoKeys,
+}
+
+/// What the ingress needs.
+#[derive(Clone, Debug)]
+pub struct IngressConfig {
+    pub queue_url: String,
+    pub callback_url: Option<CallbackUrl>,
+    pub window_days: WindowDays,
+}
+
+/// Where the worker's Polygon key comes from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// `POLYGON_API_KEY`: the key itself.
+    Literal(ApiKey),
+    /// `POLYGON_API_KEY_PARAM`: an SSM SecureString name.
+    Parameter(String),
+}
+
+/// What the worker needs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub callback_url: CallbackUrl,
+    pub dlq_url: String,
+    pub max_receive_count: u32,
+    pub polygon_base_url: String,
+    pub polygon_key: KeySource,
+}
+
+impl IngressConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&get);
+        Ok(Self {
+            queue_url: vars.required(env::QUEUE_URL)?,
+            callback_url: vars.optional(env::CALLBACK_URL).map(|u| callback(&u)).transpose()?,
+            window_days: match vars.optional(env::REPORT_WINDOW_DAYS) {
+                None => WindowDays::DEFAULT,
+                Some(raw) => raw
+                    .parse()
+                    .ok()
+                    .and_then(WindowDays::new)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name: env::REPORT_WINDOW_DAYS,
+                        reason: format!("{raw:?} is not a whole number of days from 1 to {}", WindowDays::MAX),
+                    })?,
+            },
+        })
+    }
+}
+
+impl WorkerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&get);
+        let polygon_key = match (
+            vars.optional(env::POLYGON_API_KEY),
+            vars.optional(env::POLYGON_API_KEY_PARAM),
+        ) {
+            (Some(_), Some(_)) => return Err(ConfigError::TwoKeys),
+            (Some(key), None) => KeySource::Literal(ApiKey::new(key).ok_or(ConfigError::Invalid {
+                name: env::POLYGON_API_KEY,
+                reason: "not a printable ASCII key".into(),
+            })?),
+            (None, Some(name)) => KeySource::Parameter(name),
+            (None, None) => return Err(ConfigError::Missing(env::POLYGON_API_KEY_PARAM)),
+        };
+        let max_receive_count = vars.required(env::MAX_RECEIVE_COUNT)?;
+        Ok(Self {
+            callback_url: callback(&vars.required(env::CALLBACK_URL)?)?,
+            dlq_url: vars.required(env::DLQ_URL)?,
+            max_receive_count: max_receive_count
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: env::MAX_RECEIVE_COUNT,
+                    reason: format!("{max_receive_count:?} is not 1..=1000"),
+                })?,
+            polygon_base_url: vars
+                .optional(env::POLYGON_BASE_URL)
+                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+            polygon_key,
+        })
+    }
+}
+
+impl KeySource {
+    /// The key itself, reading SSM when configured to (once per cold start).
+    pub async fn resolve(&self, aws: &aws_config::SdkConfig) -> Result<ApiKey, crate::adapters::ssm::SsmError> {
+        match self {
+            Self::Literal(key) => Ok(key.clone()),
+            Self::Parameter(name) => crate::adapters::ssm::read_api_key_with(aws, name).await,
+        }
+    }
+}
+
+/// Environment lookups where empty counts as unset (Terraform writes `""` for "none").
+struct Vars<'a, F>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+}
+
+fn callback(raw: &str) -> Result<CallbackUrl, ConfigError> {
+    CallbackUrl::parse(raw).map_err(|e| ConfigError::Invalid {
+        name: env::CALLBACK_URL,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn ingress_defaults() {
+        let c = IngressConfig::from_lookup(lookup(&[("QUEUE_URL", "https://sqs/q")])).unwrap();
+        assert_eq!(c.window_days, WindowDays::DEFAULT);
+        assert!(c.callback_url.is_none());
+        let c = IngressConfig::from_lookup(lookup(&[
+            ("QUEUE_URL", "q"),
+            ("CALLBACK_URL", "https://a.execute-api.eu-west-1.amazonaws.com/prod/"),
+            ("REPORT_WINDOW_DAYS", "90"),
+        ]))
+        .unwrap();
+        assert_eq!(c.window_days.get(), 90);
+        assert_eq!(
+            c.callback_url.unwrap().as_str(),
+            "https://a.execute-api.eu-west-1.amazonaws.com/prod"
+        );
+    }
+
+    #[test]
+    fn ingress_refusals_name_the_variable() {
+        let err = IngressConfig::from_lookup(lookup(&[])).unwrap_err();
+        assert_eq!(err.to_string(), "QUEUE_URL is not set");
+        for days in ["0", "-1", "x", "99999"] {
+            let err =
+                IngressConfig::from_lookup(lookup(&[("QUEUE_URL", "q"), ("REPORT_WINDOW_DAYS", days)])).unwrap_err();
+            assert!(err.to_string().starts_with("REPORT_WINDOW_DAYS is invalid"), "{err}");
+        }
+    }
+
+    #[test]
+    fn worker_reads_key_from_one_place() {
+        let base = [
+            ("CALLBACK_URL", "http://127.0.0.1:8080/local"),
+            ("DLQ_URL", "d"),
+            ("MAX_RECEIVE_COUNT", "3"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            WorkerConfig::from_lookup(lookup(&all))
+        };
+        let c = with(&[("POLYGON_API_KEY_PARAM", "/stocks/polygon")]).unwrap();
+        assert!(matches!(c.polygon_key, KeySource::Parameter(ref n) if n == "/stocks/polygon"));
+        assert_eq!(c.polygon_base_url, "https://api.polygon.io");
+        assert_eq!(c.max_receive_count, 3);
+        assert!(matches!(
+            with(&[("POLYGON_API_KEY", "k")]).unwrap().polygon_key,
+            KeySource::Literal(_)
+        ));
+        assert!(matches!(
+            with(&[("POLYGON_API_KEY", "k"), ("POLYGON_API_KEY_PARAM", "p")]),
+            Err(ConfigError::TwoKeys)
+        ));
+        assert!(matches!(with(&[]), Err(ConfigError::Missing("POLYGON_API_KEY_PARAM"))));
+        assert!(matches!(
+            with(&[("POLYGON_API_KEY", "k"), ("MAX_RECEIVE_COUNT", "0")]),
+            Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let c = WorkerConfig::from_lookup(lookup(&[
+            ("CALLBACK_URL", "http://h/s"),
+            ("DLQ_URL", "d"),
+            ("MAX_RECEIVE_COUNT", "3"),
+            ("POLYGON_API_KEY", "sekrit"),
+        ]))
+        .unwrap();
+        assert!(!format!("{c:?}").contains("sekrit"));
+    }
+}

@@ -1,0 +1,158 @@
+//! The job: what the ingress puts on the queue and the worker takes off it.
+//!
+//! `{"v":1,"requestId":"…","connectionId":"…","ticker":"MSFT","from":"…","to":"…",
+//! "disconnect":true,"enqueuedAt":"RFC 3339"}`. Versioned so a future shape can be rolled out
+//! while old messages are still in flight; a body this build cannot read is dead-lettered, never
+//! retried forever.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{DateWindow, StockRequest, Ticker};
+
+/// A queued report request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// Schema version; always [`Job::VERSION`] when written by this build.
+    pub v: u32,
+    /// API Gateway's request id of the frame that asked, echoed in every message about it.
+    pub request_id: String,
+    /// Where the report goes.
+    pub connection_id: String,
+    pub ticker: Ticker,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Close the connection after the terminal message.
+    #[serde(default = "default_disconnect")]
+    pub disconnect: bool,
+    /// When the ingress queued it; lets operators (and `dlq replay --skip-stale`) judge whether
+    /// the connection can still exist (API Gateway closes every connection after 2 h).
+    pub enqueued_at: DateTime<Utc>,
+}
+
+fn default_disconnect() -> bool {
+    true
+}
+
+/// Why a queue message is not a job this build can run.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job body is not valid job JSON: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("job schema version {0} is not supported (this build reads version {v})", v = Job::VERSION)]
+    UnsupportedVersion(u32),
+    #[error("job has an empty connection id")]
+    NoConnection,
+    #[error("job window is invalid: {0}")]
+    Window(#[from] super::WindowError),
+}
+
+impl Job {
+    pub const VERSION: u32 = 1;
+
+    pub fn new(
+        request_id: impl Into<String>,
+        connection_id: impl Into<String>,
+        request: &StockRequest,
+        enqueued_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            v: Self::VERSION,
+            request_id: request_id.into(),
+            connection_id: connection_id.into(),
+            ticker: request.ticker.clone(),
+            from: request.window.from(),
+            to: request.window.to(),
+            disconnect: request.disconnect,
+            enqueued_at,
+        }
+    }
+
+    /// Reads a queue body, checking the version, the ticker grammar and the window.
+    pub fn parse(body: &str) -> Result<Self, JobError> {
+        let job: Self = serde_json::from_str(body)?;
+        if job.v != Self::VERSION {
+            return Err(JobError::UnsupportedVersion(job.v));
+        }
+        if job.connection_id.is_empty() {
+            return Err(JobError::NoConnection);
+        }
+        DateWindow::new(job.from, job.to)?;
+        Ok(job)
+    }
+
+    pub fn window(&self) -> DateWindow {
+        // `parse` and `new` both guarantee a valid window.
+        DateWindow::new(self.from, self.to).expect("job window was validated")
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("Job serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{WindowDays, parse_date};
+
+    fn job() -> Job {
+        let request = StockRequest::parse(
+            r#"{"ticker":"msft","from":"2026-10-01","to":"2026-10-31"}"#,
+            parse_date("2026-11-24").unwrap(),
+            WindowDays::DEFAULT,
+        )
+        .unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z").unwrap().to_utc();
+        Job::new("req-1", "conn-1=", &request, at)
+    }
+
+    #[test]
+    fn wire_shape_is_the_documented_one() {
+        let json: serde_json::Value = serde_json::from_str(&job().to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "v": 1, "requestId": "req-1", "connectionId": "conn-1=", "ticker": "MSFT",
+                "from": "2026-10-01", "to": "2026-10-31", "disconnect": true,
+                "enqueuedAt": "2026-11-24T10:00:00Z"
+            })
+        );
+    }
+
+    #[test]
+    fn round_trips() {
+        let j = job();
+        assert_eq!(Job::parse(&j.to_json()).unwrap(), j);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_run() {
+        let good = job().to_json();
+        assert!(matches!(Job::parse("not json"), Err(JobError::Malformed(_))));
+        assert!(matches!(Job::parse("{}"), Err(JobError::Malformed(_))));
+        assert!(matches!(
+            Job::parse(&good.replace("\"v\":1", "\"v\":2")),
+            Err(JobError::UnsupportedVersion(2))
+        ));
+        assert!(matches!(
+            Job::parse(&good.replace("\"MSFT\"", "\"../x\"")),
+            Err(JobError::Malformed(_))
+        ));
+        assert!(matches!(
+            Job::parse(&good.replace("\"conn-1=\"", "\"\"")),
+            Err(JobError::NoConnection)
+        ));
+        assert!(matches!(
+            Job::parse(&good.replace("2026-10-01", "2026-12-01")),
+            Err(JobError::Window(_))
+        ));
+    }
+
+    #[test]
+    fn disconnect_defaults_to_true() {
+        let body = job().to_json().replace(",\"disconnect\":true", "");
+        assert!(Job::parse(&body).unwrap().disconnect);
+    }
+}

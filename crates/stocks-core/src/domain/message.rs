@@ -1,0 +1,271 @@
+//! What the server sends to WebSocket clients.
+//!
+//! Every message is one JSON object with the seed's envelope — `statusCode`, `message`,
+//! `reportData` (null unless 200) — plus `ticker`/`requestId` once known and a stable `error`
+//! code on errors. Messages are built only from the constructors here, so no internal error text
+//! can reach a client.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::{DateWindow, Report, Ticker};
+
+/// The stable error codes of the client protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    BadRequest,
+    TickerRequired,
+    InvalidTicker,
+    InvalidRange,
+    UnknownAction,
+    NoResults,
+    UpstreamUnavailable,
+    QueueUnavailable,
+    /// A code this build does not know (a newer server); lets old clients still decode.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    pub fn status_code(self) -> u16 {
+        match self {
+            Self::BadRequest
+            | Self::TickerRequired
+            | Self::InvalidTicker
+            | Self::InvalidRange
+            | Self::UnknownAction
+            | Self::Unknown => 400,
+            Self::NoResults => 404,
+            Self::UpstreamUnavailable | Self::QueueUnavailable => 503,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "BAD_REQUEST",
+            Self::TickerRequired => "TICKER_REQUIRED",
+            Self::InvalidTicker => "INVALID_TICKER",
+            Self::InvalidRange => "INVALID_RANGE",
+            Self::UnknownAction => "UNKNOWN_ACTION",
+            Self::NoResults => "NO_RESULTS",
+            Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
+            Self::QueueUnavailable => "QUEUE_UNAVAILABLE",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One server → client frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientMessage {
+    pub status_code: u16,
+    /// `"accepted"`, `"success"`, or a short human sentence on errors.
+    pub message: String,
+    /// The report on a 200; serialised as `null` otherwise, as the seed did.
+    #[serde(default)]
+    pub report_data: Option<Report>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticker: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+    /// Number of daily bars the report was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bars: Option<usize>,
+}
+
+impl ClientMessage {
+    /// The 202 sent as soon as a request is validated, before it is queued.
+    pub fn accepted(request_id: &str, ticker: &Ticker) -> Self {
+        Self {
+            ticker: Some(ticker.to_string()),
+            request_id: Some(request_id.to_owned()),
+            ..Self::bare(202, "accepted")
+        }
+    }
+
+    /// The 200 with the report; terminal.
+    pub fn report(request_id: &str, ticker: &Ticker, window: &DateWindow, report: Report, bars: usize) -> Self {
+        Self {
+            report_data: Some(report),
+            ticker: Some(ticker.to_string()),
+            request_id: Some(request_id.to_owned()),
+            from: Some(window.from()),
+            to: Some(window.to()),
+            bars: Some(bars),
+            ..Self::bare(200, "success")
+        }
+    }
+
+    /// An error frame. `message` must be a fixed sentence (or built only from validated values):
+    /// it is shown to end users.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: Some(code),
+            ..Self::bare(code.status_code(), message)
+        }
+    }
+
+    /// NO_RESULTS for a window with no daily bars; terminal.
+    pub fn no_results(request_id: &str, ticker: &Ticker, window: &DateWindow) -> Self {
+        Self::error(
+            ErrorCode::NoResults,
+            format!(
+                "No daily bars for {ticker} between {} and {}.",
+                window.from(),
+                window.to()
+            ),
+        )
+        .with_request(request_id, Some(ticker))
+        .with_window(window)
+    }
+
+    /// UPSTREAM_UNAVAILABLE when market data could not be fetched; terminal.
+    pub fn upstream_unavailable(request_id: &str, ticker: &Ticker) -> Self {
+        Self::error(
+            ErrorCode::UpstreamUnavailable,
+            "Market data is unavailable right now. Please try again later.",
+        )
+        .with_request(request_id, Some(ticker))
+    }
+
+    /// QUEUE_UNAVAILABLE when the accepted request could not be queued; terminal.
+    pub fn queue_unavailable(request_id: &str, ticker: &Ticker) -> Self {
+        Self::error(
+            ErrorCode::QueueUnavailable,
+            "The request could not be queued. Please send it again.",
+        )
+        .with_request(request_id, Some(ticker))
+    }
+
+    pub fn with_request(mut self, request_id: &str, ticker: Option<&Ticker>) -> Self {
+        self.request_id = Some(request_id.to_owned());
+        self.ticker = ticker.map(Ticker::to_string);
+        self
+    }
+
+    fn with_window(mut self, window: &DateWindow) -> Self {
+        self.from = Some(window.from());
+        self.to = Some(window.to());
+        self
+    }
+
+    fn bare(status_code: u16, message: impl Into<String>) -> Self {
+        Self {
+            status_code,
+            message: message.into(),
+            report_data: None,
+            error: None,
+            ticker: None,
+            request_id: None,
+            from: None,
+            to: None,
+            bars: None,
+        }
+    }
+
+    /// Ends the request: a report, NO_RESULTS or a 503. Exactly one per accepted request.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status_code, 200 | 404 | 503)
+    }
+
+    pub fn to_json(&self) -> String {
+        // A struct of strings, numbers and dates: serialisation cannot fail.
+        serde_json::to_string(self).expect("ClientMessage serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::parse_date;
+
+    fn msft() -> Ticker {
+        Ticker::parse("MSFT").unwrap()
+    }
+
+    #[test]
+    fn accepted_is_the_seed_envelope() {
+        let json: serde_json::Value =
+            serde_json::from_str(&ClientMessage::accepted("req-1", &msft()).to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "statusCode": 202, "message": "accepted", "reportData": null,
+                "ticker": "MSFT", "requestId": "req-1"
+            })
+        );
+    }
+
+    #[test]
+    fn report_carries_window_and_bar_count() {
+        let window = DateWindow::new(parse_date("2026-10-01").unwrap(), parse_date("2026-10-31").unwrap()).unwrap();
+        let report = Report {
+            avg_stock: 2.0,
+            min_stock: 1.0,
+            max_stock: 3.0,
+            min_volume: 4.0,
+            max_volume: 5.0,
+        };
+        let msg = ClientMessage::report("r", &msft(), &window, report, 22);
+        let json: serde_json::Value = serde_json::from_str(&msg.to_json()).unwrap();
+        assert_eq!(json["statusCode"], 200);
+        assert_eq!(json["message"], "success");
+        assert_eq!(json["reportData"]["maxVolume"], 5.0);
+        assert_eq!(json["from"], "2026-10-01");
+        assert_eq!(json["to"], "2026-10-31");
+        assert_eq!(json["bars"], 22);
+        assert!(json.get("error").is_none());
+        assert!(msg.is_terminal());
+    }
+
+    #[test]
+    fn errors_have_code_status_and_null_report() {
+        let msg = ClientMessage::error(ErrorCode::InvalidTicker, "Bad ticker.");
+        let json: serde_json::Value = serde_json::from_str(&msg.to_json()).unwrap();
+        assert_eq!(json["statusCode"], 400);
+        assert_eq!(json["error"], "INVALID_TICKER");
+        assert!(json["reportData"].is_null());
+        assert!(!msg.is_terminal());
+        assert_eq!(ClientMessage::queue_unavailable("r", &msft()).status_code, 503);
+        assert!(ClientMessage::upstream_unavailable("r", &msft()).is_terminal());
+    }
+
+    #[test]
+    fn decodes_unknown_codes_from_newer_servers() {
+        let msg: ClientMessage = serde_json::from_str(
+            r#"{"statusCode":429,"message":"slow down","reportData":null,"error":"RATE_LIMITED"}"#,
+        )
+        .unwrap();
+        assert_eq!(msg.error, Some(ErrorCode::Unknown));
+    }
+
+    #[test]
+    fn codes_serialise_as_their_names() {
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::TickerRequired,
+            ErrorCode::InvalidTicker,
+            ErrorCode::InvalidRange,
+            ErrorCode::UnknownAction,
+            ErrorCode::NoResults,
+            ErrorCode::UpstreamUnavailable,
+            ErrorCode::QueueUnavailable,
+        ] {
+            assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The domain: plain data and rules, no AWS and no I/O.
+//!
+//! - [`Ticker`] — the validated symbol, the only client text that reaches a URL.
+//! - [`DateWindow`] — the report's days, from strict `YYYY-MM-DD` or the default window.
+//! - [`StockRequest`] / [`Rejection`] — a client frame, parsed or refused with its 400 code.
+//! - [`Job`] — the versioned SQS message between ingress and worker.
+//! - [`Bar`] / [`Report`] — Polygon's daily aggregates and the seed's numbers over them.
+//! - [`ClientMessage`] / [`ErrorCode`] — every frame the server sends.
+//! - [`DeadLetter`] / [`FailureReason`] — a job the worker gave up on, and why.
+
+mod dead_letter;
+mod job;
+mod message;
+mod report;
+mod request;
+mod ticker;
+mod window;
+
+pub use dead_letter::{DeadLetter, FailureReason, attribute};
+pub use job::{Job, JobError};
+pub use message::{ClientMessage, ErrorCode};
+pub use report::{Bar, Report};
+pub use request::{MAX_BODY_BYTES, Rejection, STOCKS_ACTION, StockRequest, unrouted};
+pub use ticker::{Ticker, TickerError};
+pub use window::{DateField, DateWindow, WindowDays, WindowError, parse_date};

@@ -1,0 +1,221 @@
+//! Ports: one small trait per capability the handlers need.
+//!
+//! Handlers are generic over these and never name a concrete adapter, which is what lets the
+//! very same handler code run in Lambda (AWS adapters), in `stocksctl local` (an in-memory queue
+//! and the local `@connections` API) and in tests (hand-written fakes).
+//!
+//! Errors say what the caller must decide on — [`ConnectionError::Gone`] (client left, do not
+//! retry) versus anything else, [`MarketError::Unavailable`] (retry later) versus
+//! [`MarketError::Rejected`] (dead-letter now) — and keep their source for the logs.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, Ticker};
+
+/// A boxed error source, kept for logs.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Queues a job for the worker (ingress side).
+pub trait JobQueue: Send + Sync {
+    fn send(&self, job: &Job) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// Parks a job the worker gave up on, with its failure attributes (worker side).
+pub trait DeadLetters: Send + Sync {
+    fn dead_letter(&self, letter: &DeadLetter) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+/// API Gateway's `@connections` management API: talk to, and hang up on, a client.
+pub trait Connections: Send + Sync {
+    fn post(
+        &self,
+        callback: &CallbackUrl,
+        connection_id: &str,
+        message: &ClientMessage,
+    ) -> impl Future<Output = Result<(), ConnectionError>> + Send;
+
+    fn delete(
+        &self,
+        callback: &CallbackUrl,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<(), ConnectionError>> + Send;
+}
+
+/// Daily aggregates for a ticker over a window, oldest first; empty when there are none.
+pub trait MarketData: Send + Sync {
+    fn daily_bars(
+        &self,
+        ticker: &Ticker,
+        window: &DateWindow,
+    ) -> impl Future<Output = Result<Vec<Bar>, MarketError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the queue refused or did not answer the request")]
+    Unavailable(#[source] BoxError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// 410 Gone: the client disconnected (or never existed). Final; never worth a retry.
+    #[error("the connection is gone")]
+    Gone,
+    #[error("the @connections API request failed")]
+    Failed(#[source] BoxError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    /// Transient trouble (429, 5xx, timeouts, malformed JSON) that outlasted the retries.
+    #[error("market data unavailable after {attempts} attempt(s): {last}")]
+    Unavailable { attempts: u32, last: String },
+    /// The provider refused us (401/403 or another 4xx): retrying cannot help.
+    #[error("market data provider refused the request with HTTP {status}")]
+    Rejected { status: u16 },
+    /// The provider broke its own protocol in a way retrying cannot fix (e.g. a `next_url`
+    /// pointing at another host, which would leak the key).
+    #[error("market data provider broke protocol: {0}")]
+    Protocol(String),
+}
+
+impl MarketError {
+    /// Worth another SQS delivery later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+/// Base URL of an `@connections` API: `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`
+/// in AWS, `http://127.0.0.1:8080/local` locally. No trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CallbackUrl(Arc<str>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("callback URL must be an absolute http(s) URL, got {0:?}")]
+pub struct InvalidCallbackUrl(String);
+
+impl CallbackUrl {
+    pub fn parse(url: &str) -> Result<Self, InvalidCallbackUrl> {
+        let trimmed = url.trim().trim_end_matches('/');
+        let rest = trimmed
+            .strip_prefix("https://")
+            .or_else(|| trimmed.strip_prefix("http://"));
+        match rest {
+            Some(rest) if !rest.is_empty() && !rest.starts_with('/') => Ok(Self(trimmed.into())),
+            _ => Err(InvalidCallbackUrl(url.to_owned())),
+        }
+    }
+
+    /// What API Gateway itself would use: `https://{domainName}/{stage}` from the event.
+    pub fn from_request(domain_name: &str, stage: &str) -> Option<Self> {
+        if domain_name.is_empty() || stage.is_empty() {
+            return None;
+        }
+        Self::parse(&format!("https://{domain_name}/{stage}")).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CallbackUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// Shared adapters: tests and the local gateway keep a handle on the same instance the handler
+// uses.
+impl<T: JobQueue> JobQueue for Arc<T> {
+    fn send(&self, job: &Job) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).send(job)
+    }
+}
+
+impl<T: DeadLetters> DeadLetters for Arc<T> {
+    fn dead_letter(&self, letter: &DeadLetter) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).dead_letter(letter)
+    }
+}
+
+impl<T: Connections> Connections for Arc<T> {
+    fn post(
+        &self,
+        callback: &CallbackUrl,
+        connection_id: &str,
+        message: &ClientMessage,
+    ) -> impl Future<Output = Result<(), ConnectionError>> + Send {
+        (**self).post(callback, connection_id, message)
+    }
+
+    fn delete(
+        &self,
+        callback: &CallbackUrl,
+        connection_id: &str,
+    ) -> impl Future<Output = Result<(), ConnectionError>> + Send {
+        (**self).delete(callback, connection_id)
+    }
+}
+
+impl<T: MarketData> MarketData for Arc<T> {
+    fn daily_bars(
+        &self,
+        ticker: &Ticker,
+        window: &DateWindow,
+    ) -> impl Future<Output = Result<Vec<Bar>, MarketError>> + Send {
+        (**self).daily_bars(ticker, window)
+    }
+}
+
+/// Renders an error with its whole `source()` chain, for one-line logs.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_urls() {
+        assert_eq!(
+            CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod/")
+                .unwrap()
+                .as_str(),
+            "https://abc.execute-api.eu-west-1.amazonaws.com/prod"
+        );
+        assert_eq!(
+            CallbackUrl::parse("http://127.0.0.1:8080/local").unwrap().as_str(),
+            "http://127.0.0.1:8080/local"
+        );
+        for bad in ["", "abc.example.com/prod", "ftp://x/y", "https://", "https:///prod"] {
+            assert!(CallbackUrl::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            CallbackUrl::from_request("abc.execute-api.us-east-1.amazonaws.com", "prod")
+                .unwrap()
+                .as_str(),
+            "https://abc.execute-api.us-east-1.amazonaws.com/prod"
+        );
+        assert_eq!(CallbackUrl::from_request("", "prod"), None);
+    }
+
+    #[test]
+    fn error_chain_includes_sources() {
+        let err = QueueError::Unavailable("connection refused".into());
+        assert_eq!(
+            error_chain(&err),
+            "the queue refused or did not answer the request: connection refused"
+        );
+    }
+}

@@ -1,0 +1,613 @@
+//! The worker against wiremock playing Polygon, with in-memory `@connections` and DLQ.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use stocks_core::adapters::{ApiKey, PolygonClient, RetryPolicy};
+use stocks_core::domain::{Bar, DateWindow, ErrorCode, FailureReason, Ticker};
+use stocks_core::handlers::{Outcome, Worker};
+use stocks_core::ports::{CallbackUrl, MarketData, MarketError};
+use support::{FakeConnections, FakeDeadLetters, Journal, job_body, sqs_event, sqs_record};
+use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const KEY: &str = "test-key-d0n7-l34k";
+const MAX_RECEIVE: u32 = 3;
+const MSFT_OCT: &str = "/v2/aggs/ticker/MSFT/range/1/day/2026-10-01/2026-10-31";
+
+type TestWorker = Worker<PolygonClient, Arc<FakeConnections>, Arc<FakeDeadLetters>>;
+
+struct Harness {
+    polygon: MockServer,
+    connections: Arc<FakeConnections>,
+    dead_letters: Arc<FakeDeadLetters>,
+    journal: Journal,
+    worker: TestWorker,
+}
+
+/// Fast retries so the failure paths run in milliseconds; 300 ms request timeout for "slow".
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(2),
+        request_timeout: Duration::from_millis(300),
+        budget: Duration::from_secs(10),
+    }
+}
+
+async fn harness_with(connections: FakeConnections, dead_letters_failing: bool) -> Harness {
+    let polygon = MockServer::start().await;
+    let journal = Journal::default();
+    let connections = Arc::new(FakeConnections {
+        journal: journal.clone(),
+        ..connections
+    });
+    let dead_letters = Arc::new(FakeDeadLetters {
+        journal: journal.clone(),
+        failing: dead_letters_failing,
+        ..FakeDeadLetters::default()
+    });
+    let market = PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy()).unwrap();
+    let worker = Worker::new(
+        market,
+        connections.clone(),
+        dead_letters.clone(),
+        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+        MAX_RECEIVE,
+    );
+    Harness {
+        polygon,
+        connections,
+        dead_letters,
+        journal,
+        worker,
+    }
+}
+
+async fn harness() -> Harness {
+    harness_with(FakeConnections::default(), false).await
+}
+
+/// Three real-shaped daily bars; hand-computed report below.
+fn msft_page() -> serde_json::Value {
+    json!({
+        "ticker": "MSFT", "queryCount": 3, "resultsCount": 3, "adjusted": true, "status": "OK",
+        "request_id": "6a7e466379af0a71039d60cc78e72282", "count": 3,
+        "results": [
+            {"v": 20417513, "vw": 414.1327, "o": 415.23, "c": 413.72, "h": 416.83, "l": 411.62, "t": 1727755200000u64, "n": 288214},
+            {"v": 19034202, "o": 414.27, "c": 417.13, "h": 419.75, "l": 414.13, "t": 1727841600000u64},
+            {"v": 1.6523947e7, "vw": 416.3312, "o": 417.63, "c": 416.54, "h": 419.55, "l": 414.29, "t": 1727928000000u64, "n": 250541}
+        ]
+    })
+}
+
+fn empty_page(ticker: &str) -> serde_json::Value {
+    json!({"ticker": ticker, "queryCount": 0, "resultsCount": 0, "adjusted": true, "status": "OK", "request_id": "e1", "count": 0})
+}
+
+/// No request may carry the key anywhere but the bearer header.
+fn assert_key_only_in_header(requests: &[Request]) {
+    assert!(!requests.is_empty());
+    for r in requests {
+        assert!(!r.url.as_str().contains(KEY), "key leaked into {}", r.url);
+        assert!(r.url.query_pairs().all(|(k, _)| k != "apiKey" && k != "apikey"));
+        assert_eq!(
+            r.headers.get("authorization").unwrap().to_str().unwrap(),
+            format!("Bearer {KEY}")
+        );
+    }
+}
+
+#[tokio::test]
+async fn report_is_posted_then_the_connection_closed() {
+    let h = harness().await;
+    Mock::given(method("GET"))
+        .and(path(MSFT_OCT))
+        .and(header("authorization", format!("Bearer {KEY}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .expect(1)
+        .mount(&h.polygon)
+        .await;
+
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(h.journal.entries(), ["post:200", "delete"]);
+
+    let report = &h.connections.messages_to("c1")[0];
+    assert_eq!((report.status_code, report.message.as_str()), (200, "success"));
+    assert_eq!(report.bars, Some(3));
+    assert_eq!(report.request_id.as_deref(), Some("req-c1"));
+    let data = report.report_data.unwrap();
+    // mean l = 413.34666…, mean h = 418.71 → avg 416.028333…
+    assert!((data.avg_stock - 416.028_333_333).abs() < 1e-6);
+    assert_eq!((data.min_stock, data.max_stock), (411.62, 419.75));
+    assert_eq!((data.min_volume, data.max_volume), (16_523_947.0, 20_417_513.0));
+    assert_eq!(h.connections.deleted(), ["c1"]);
+
+    let requests = h.polygon.received_requests().await.unwrap();
+    assert_eq!(requests[0].url.query(), Some("adjusted=true&sort=asc&limit=50000"));
+    assert_key_only_in_header(&requests);
+}
+
+#[tokio::test]
+async fn disconnect_false_keeps_the_connection_open() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+    h.worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", false), 1)]))
+        .await;
+    assert_eq!(h.journal.entries(), ["post:200"]);
+}
+
+#[tokio::test]
+async fn no_bars_is_no_results_and_closes() {
+    let h = harness().await;
+    Mock::given(path_regex("^/v2/aggs/ticker/ZZZZ/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(empty_page("ZZZZ")))
+        .mount(&h.polygon)
+        .await;
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("ZZZZ", "c1", true), 1)]))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    let msg = &h.connections.messages_to("c1")[0];
+    assert_eq!((msg.status_code, msg.error), (404, Some(ErrorCode::NoResults)));
+    assert!(msg.report_data.is_none());
+    assert_eq!(h.connections.deleted(), ["c1"]);
+}
+
+#[tokio::test]
+async fn pages_are_followed_with_the_same_header() {
+    let h = harness().await;
+    let mut first = msft_page();
+    first["results"] = json!([msft_page()["results"][0]]);
+    first["next_url"] = format!(
+        "{}/v2/aggs/ticker/MSFT/range/1/day/1727755200000/2026-10-31?cursor=bGltaXQ9MQ",
+        h.polygon.uri()
+    )
+    .into();
+    let mut second = msft_page();
+    second["results"] = json!([msft_page()["results"][1], msft_page()["results"][2]]);
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .expect(1)
+        .mount(&h.polygon)
+        .await;
+    Mock::given(path("/v2/aggs/ticker/MSFT/range/1/day/1727755200000/2026-10-31"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(second))
+        .expect(1)
+        .mount(&h.polygon)
+        .await;
+
+    h.worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    let report = &h.connections.messages_to("c1")[0];
+    assert_eq!(report.bars, Some(3), "bars from both pages");
+    assert!((report.report_data.unwrap().avg_stock - 416.028_333_333).abs() < 1e-6);
+    assert_key_only_in_header(&h.polygon.received_requests().await.unwrap());
+}
+
+#[tokio::test]
+async fn next_url_to_another_host_is_never_followed() {
+    let h = harness().await;
+    let mut page = msft_page();
+    page["next_url"] = "https://attacker.example/v2/aggs?cursor=x".into();
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .mount(&h.polygon)
+        .await;
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    // A protocol violation is permanent: dead-lettered at once, client told.
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(h.dead_letters.letters()[0].reason, FailureReason::UpstreamRejected);
+    assert_eq!(
+        h.connections.messages_to("c1")[0].error,
+        Some(ErrorCode::UpstreamUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_is_retried_after_retry_after() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_string(r#"{"status":"ERROR"}"#),
+        )
+        .up_to_n_times(1)
+        .mount(&h.polygon)
+        .await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+
+    let started = Instant::now();
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 must be honoured"
+    );
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(h.connections.messages_to("c1")[0].status_code, 200);
+    assert_eq!(h.polygon.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn retry_after_longer_than_the_invocation_leaves_it_to_sqs() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "60"))
+        .mount(&h.polygon)
+        .await;
+    let started = Instant::now();
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "must not sleep 60 s inside the Lambda"
+    );
+    assert_eq!(response.batch_item_failures[0].item_identifier, "m1");
+    assert_eq!(h.polygon.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_before_the_last_attempt_fail_the_record_silently() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&h.polygon)
+        .await;
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m1"]);
+    assert_eq!(
+        h.polygon.received_requests().await.unwrap().len(),
+        3,
+        "bounded retry inside the invocation"
+    );
+    assert!(
+        h.connections.all_messages().is_empty(),
+        "no terminal message while SQS will retry"
+    );
+    assert!(h.dead_letters.letters().is_empty());
+}
+
+#[tokio::test]
+async fn last_attempt_tells_the_client_and_dead_letters_the_job() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&h.polygon)
+        .await;
+    let body = job_body("MSFT", "c1", true);
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &body, MAX_RECEIVE)]))
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "the worker parked it itself");
+    assert_eq!(
+        h.journal.entries(),
+        ["dead_letter:UPSTREAM_UNAVAILABLE", "post:503", "delete"]
+    );
+
+    let letter = &h.dead_letters.letters()[0];
+    assert_eq!(letter.body, body, "the body is kept byte for byte for replay");
+    assert_eq!(letter.reason, FailureReason::UpstreamUnavailable);
+    assert_eq!(letter.attempts, MAX_RECEIVE);
+    assert!(letter.detail.contains("HTTP 503"), "{}", letter.detail);
+    assert!(!letter.detail.contains(KEY));
+
+    let msg = &h.connections.messages_to("c1")[0];
+    assert_eq!(
+        (msg.status_code, msg.error),
+        (503, Some(ErrorCode::UpstreamUnavailable))
+    );
+    assert!(
+        !msg.message.contains("503") && !msg.message.contains("HTTP"),
+        "no internal text: {}",
+        msg.message
+    );
+}
+
+#[tokio::test]
+async fn unauthorized_is_dead_lettered_on_the_first_attempt() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"status": "ERROR", "request_id": "x", "error": "Unknown API Key"})),
+        )
+        .mount(&h.polygon)
+        .await;
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        h.polygon.received_requests().await.unwrap().len(),
+        1,
+        "401 is never retried"
+    );
+    let letter = &h.dead_letters.letters()[0];
+    assert_eq!(letter.reason, FailureReason::UpstreamRejected);
+    assert!(letter.detail.contains("401"));
+    assert_eq!(
+        h.connections.messages_to("c1")[0].error,
+        Some(ErrorCode::UpstreamUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn garbage_json_is_transient() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{\"results\": ["))
+        .mount(&h.polygon)
+        .await;
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(h.polygon.received_requests().await.unwrap().len(), 3);
+
+    // …and on the last attempt it is parked with a useful reason.
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record(
+            "m1",
+            &job_body("MSFT", "c1", true),
+            MAX_RECEIVE,
+        )]))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(h.dead_letters.letters()[0].detail.contains("malformed JSON"));
+}
+
+#[tokio::test]
+async fn a_slow_upstream_times_out_and_is_retried_later() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(msft_page())
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&h.polygon)
+        .await;
+    let started = Instant::now();
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "each attempt is cut at the request timeout"
+    );
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(h.connections.all_messages().is_empty());
+}
+
+#[tokio::test]
+async fn client_gone_is_acknowledged_not_retried() {
+    let connections = FakeConnections::default();
+    connections.mark_gone("c1");
+    let h = harness_with(connections, false).await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+    let records = vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)];
+    assert_eq!(h.worker.process_batch(&records).await, [Outcome::ClientGone]);
+    let response = h.worker.handle(sqs_event(records)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(h.dead_letters.letters().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreadable_body_goes_to_the_dlq_without_poisoning_the_batch() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+    let records = vec![
+        sqs_record("good-1", &job_body("MSFT", "c1", true), 1),
+        sqs_record("bad", "{\"v\":1,\"ticker\":", 1),
+        sqs_record("future", &job_body("MSFT", "c3", true).replace("\"v\":1", "\"v\":9"), 1),
+        sqs_record("good-2", &job_body("MSFT", "c2", true), 1),
+    ];
+    let outcomes = h.worker.process_batch(&records).await;
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Reported,
+            Outcome::DeadLettered(FailureReason::InvalidJob),
+            Outcome::DeadLettered(FailureReason::InvalidJob),
+            Outcome::Reported
+        ]
+    );
+    let letters = h.dead_letters.letters();
+    assert_eq!(letters.len(), 2);
+    assert!(letters.iter().any(|l| l.body == "{\"v\":1,\"ticker\":"));
+    assert!(letters.iter().any(|l| l.detail.contains("version 9")));
+    assert_eq!(h.connections.messages_to("c1")[0].status_code, 200);
+    assert_eq!(h.connections.messages_to("c2")[0].status_code, 200);
+}
+
+#[tokio::test]
+async fn a_batch_reports_only_the_records_to_redeliver() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+    Mock::given(path_regex("^/v2/aggs/ticker/AAPL/"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&h.polygon)
+        .await;
+    Mock::given(path_regex("^/v2/aggs/ticker/ZZZZ/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(empty_page("ZZZZ")))
+        .mount(&h.polygon)
+        .await;
+    let mut records = Vec::new();
+    for i in 0..10 {
+        let (ticker, count) = match i % 3 {
+            0 => ("MSFT", 1),
+            1 => ("AAPL", 1),
+            _ => ("ZZZZ", 1),
+        };
+        records.push(sqs_record(
+            &format!("m{i}"),
+            &job_body(ticker, &format!("c{i}"), true),
+            count,
+        ));
+    }
+    let response = h.worker.handle(sqs_event(records)).await;
+    let mut failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    failed.sort();
+    assert_eq!(failed, ["m1", "m4", "m7"]);
+    assert_eq!(
+        h.connections
+            .all_messages()
+            .iter()
+            .filter(|m| m.status_code == 200)
+            .count(),
+        4
+    );
+    assert_eq!(
+        h.connections
+            .all_messages()
+            .iter()
+            .filter(|m| m.status_code == 404)
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_failed_dead_letter_send_is_retried_without_a_second_terminal_message() {
+    let h = harness_with(FakeConnections::default(), true).await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(403))
+        .mount(&h.polygon)
+        .await;
+    // Permanent failure on attempt 1, DLQ down: no message yet, record retried.
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(h.connections.all_messages().is_empty());
+    // Last attempt, DLQ still down: the client is told once; SQS's redrive parks the job.
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record(
+            "m1",
+            &job_body("MSFT", "c1", true),
+            MAX_RECEIVE,
+        )]))
+        .await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(h.connections.messages_to("c1").len(), 1);
+    assert_eq!(
+        h.connections.messages_to("c1")[0].error,
+        Some(ErrorCode::UpstreamUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_report_post_is_retried() {
+    let h = harness_with(
+        FakeConnections {
+            failing: true,
+            ..FakeConnections::default()
+        },
+        false,
+    )
+    .await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .await;
+    assert_eq!(response.batch_item_failures[0].item_identifier, "m1");
+    assert!(h.dead_letters.letters().is_empty());
+}
+
+/// Market data that answers only once `n` calls are waiting at the same time.
+struct BarrierMarket(tokio::sync::Barrier);
+
+impl MarketData for BarrierMarket {
+    async fn daily_bars(&self, _: &Ticker, _: &DateWindow) -> Result<Vec<Bar>, MarketError> {
+        self.0.wait().await;
+        Ok(vec![Bar {
+            o: 1.0,
+            h: 2.0,
+            l: 0.5,
+            c: 1.5,
+            v: 10.0,
+            vw: None,
+            t: 0,
+            n: None,
+        }])
+    }
+}
+
+#[tokio::test]
+async fn records_are_processed_concurrently() {
+    let connections = Arc::new(FakeConnections::default());
+    let worker = Worker::new(
+        BarrierMarket(tokio::sync::Barrier::new(10)),
+        connections.clone(),
+        Arc::new(FakeDeadLetters::default()),
+        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+        MAX_RECEIVE,
+    );
+    let records: Vec<_> = (0..10)
+        .map(|i| sqs_record(&format!("m{i}"), &job_body("MSFT", &format!("c{i}"), true), 1))
+        .collect();
+    // Processed one at a time, the first call would wait at the barrier forever.
+    let outcomes = tokio::time::timeout(Duration::from_secs(10), worker.process_batch(&records))
+        .await
+        .expect("all ten records must be in flight at once");
+    assert!(outcomes.iter().all(|o| *o == Outcome::Reported));
+    assert_eq!(connections.all_messages().len(), 10);
+}

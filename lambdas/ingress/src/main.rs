@@ -1,0 +1,28 @@
+//! `stocksaction` and `$default`: validate, answer 202, queue the job.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use stocks_core::adapters::{ApiGatewayConnections, SqsQueue, load_aws_config};
+use stocks_core::config::IngressConfig;
+use stocks_core::handlers::Ingress;
+use stocks_core::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_json();
+    let config = IngressConfig::from_env()?;
+    let aws = load_aws_config().await;
+    let ingress = Ingress::new(
+        SqsQueue::from_sdk(&aws, config.queue_url),
+        ApiGatewayConnections::from_sdk(&aws),
+        config.callback_url,
+        config.window_days,
+    );
+    let ingress = &ingress;
+    run(service_fn(
+        move |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
+            ingress.handle(event.payload).await.map_err(Error::from)
+        },
+    ))
+    .await
+}
