@@ -245,6 +245,24 @@ mod tests {
     }
 
     #[test]
+    fn report_numbers_survive_the_wire_bit_for_bit() {
+        // Needs serde_json's `float_roundtrip`: its default parser can be an ulp off.
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let x = rng.f64() * 10f64.powi(rng.i32(-3..7));
+            let report = Report {
+                avg_stock: x,
+                min_stock: x,
+                max_stock: x,
+                min_volume: x,
+                max_volume: x,
+            };
+            let back: Report = serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+            assert_eq!(back.avg_stock.to_bits(), x.to_bits(), "{x:?}");
+        }
+    }
+
+    #[test]
     fn decodes_unknown_codes_from_newer_servers() {
         let msg: ClientMessage = serde_json::from_str(
             r#"{"statusCode":429,"message":"slow down","reportData":null,"error":"RATE_LIMITED"}"#,

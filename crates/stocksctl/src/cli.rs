@@ -1,0 +1,282 @@
+//! The command line: clap derive, where every doc comment is the `--help` text.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use stocks_core::adapters::ApiKey;
+use stocks_core::adapters::polygon::DEFAULT_BASE_URL;
+use stocks_core::domain::WindowDays;
+
+use crate::get::GetRequest;
+use crate::local::gateway::Limits;
+use crate::local::{LocalConfig, MarketMode, QueueMode};
+
+/// Develop, try and operate the stocks WebSocket service.
+///
+/// `stocksctl local` runs the whole pipeline on this machine (no AWS account, no Polygon key);
+/// `stocksctl get MSFT` asks it — or a deployed API — for a report.
+#[derive(Debug, Parser)]
+#[command(name = "stocksctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Local(LocalArgs),
+    Get(GetArgs),
+}
+
+/// Run the service locally: an API Gateway WebSocket emulator running the real handlers.
+///
+/// Serves on one port: the WebSocket API at ws://HOST:PORT/STAGE, the @connections API under
+/// /STAGE/@connections/{id}, the demo market under /v2/aggs/..., and /_local/stats,
+/// /_local/dlq and /_local/faults for inspection. Prints `listening on ws://HOST:PORT/STAGE`
+/// when ready and serves until Ctrl-C.
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// API Gateway stage name: the path of the WebSocket URL.
+    #[arg(long, default_value = "local")]
+    pub stage: String,
+
+    /// Market data: `demo` serves deterministic synthetic bars offline; `polygon` calls the real
+    /// API with POLYGON_API_KEY.
+    #[arg(long, value_enum, default_value_t = Market::Demo)]
+    pub market: Market,
+
+    /// Polygon API key, for `--market polygon` only.
+    #[arg(long, env = "POLYGON_API_KEY", hide_env_values = true)]
+    pub polygon_api_key: Option<String>,
+
+    /// Polygon endpoint, for `--market polygon`.
+    #[arg(long, env = "POLYGON_BASE_URL", default_value = DEFAULT_BASE_URL)]
+    pub polygon_base_url: String,
+
+    /// Job queue: `memory` emulates SQS in this process; `sqs` uses --queue-url/--dlq-url on any
+    /// SQS-compatible service (moto, LocalStack, real SQS).
+    #[arg(long, value_enum, default_value_t = Queue::Memory)]
+    pub queue: Queue,
+
+    /// SQS endpoint override for `--queue sqs` (e.g. http://127.0.0.1:5000 for moto).
+    #[arg(long, env = "SQS_ENDPOINT_URL")]
+    pub sqs_endpoint: Option<String>,
+
+    /// AWS region for `--queue sqs` (default: the AWS config, else us-east-1 with an endpoint).
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// Jobs queue URL for `--queue sqs`.
+    #[arg(long, required_if_eq("queue", "sqs"))]
+    pub queue_url: Option<String>,
+
+    /// Dead-letter queue URL for `--queue sqs`.
+    #[arg(long, required_if_eq("queue", "sqs"))]
+    pub dlq_url: Option<String>,
+
+    /// Seconds a received job stays hidden before SQS delivers it again (memory queue).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub visibility_timeout: u64,
+
+    /// Deliveries before a job is dead-lettered (the redrive policy's maxReceiveCount).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_receive_count: u32,
+
+    /// Records per worker invocation (1-10, as SQS allows).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10))]
+    pub batch_size: u16,
+
+    /// Worker invocations in flight at once (the event-source mapping's maximum concurrency).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub concurrency: u16,
+
+    /// Close connections idle for this many seconds (API Gateway: 600).
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub idle_timeout: u64,
+
+    /// Close every connection after this many seconds (API Gateway: 7200).
+    #[arg(long, default_value_t = 7200, value_name = "SECS")]
+    pub max_lifetime: u64,
+
+    /// Days in the default report window (REPORT_WINDOW_DAYS).
+    #[arg(long, env = "REPORT_WINDOW_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=i64::from(WindowDays::MAX)))]
+    pub window_days: u32,
+
+    /// Share of demo-market responses that fail (0-1): 429s, 500s, 503s, stalls, bad JSON.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    pub fault_rate: f64,
+
+    /// Seed for --fault-rate, to replay the same faults.
+    #[arg(long)]
+    pub fault_seed: Option<u64>,
+
+    /// Milliseconds added to every demo-market response.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub market_latency: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Market {
+    Demo,
+    Polygon,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Queue {
+    Memory,
+    Sqs,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a number from 0 to 1")),
+    }
+}
+
+impl LocalArgs {
+    pub fn to_config(&self) -> Result<LocalConfig, String> {
+        let market = match self.market {
+            Market::Demo => MarketMode::Demo,
+            Market::Polygon => MarketMode::Polygon {
+                base_url: self.polygon_base_url.clone(),
+                key: self
+                    .polygon_api_key
+                    .clone()
+                    .and_then(ApiKey::new)
+                    .ok_or("--market polygon needs POLYGON_API_KEY (or --polygon-api-key)")?,
+            },
+        };
+        let queue = match self.queue {
+            Queue::Memory => QueueMode::Memory,
+            Queue::Sqs => QueueMode::Sqs {
+                endpoint: self.sqs_endpoint.clone(),
+                region: self.region.clone(),
+                queue_url: self.queue_url.clone().ok_or("--queue sqs needs --queue-url")?,
+                dlq_url: self.dlq_url.clone().ok_or("--queue sqs needs --dlq-url")?,
+            },
+        };
+        Ok(LocalConfig {
+            stage: self.stage.clone(),
+            market,
+            queue,
+            visibility_timeout: Duration::from_secs(self.visibility_timeout),
+            max_receive_count: self.max_receive_count,
+            batch_size: usize::from(self.batch_size),
+            concurrency: usize::from(self.concurrency),
+            limits: Limits {
+                idle_timeout: Duration::from_secs(self.idle_timeout),
+                max_lifetime: Duration::from_secs(self.max_lifetime),
+                ..Limits::default()
+            },
+            window_days: WindowDays::new(self.window_days).ok_or("--window-days is out of range")?,
+            fault_rate: self.fault_rate,
+            fault_seed: self.fault_seed,
+            market_latency: Duration::from_millis(self.market_latency),
+            ..LocalConfig::default()
+        })
+    }
+}
+
+/// Ask for one report and print it.
+///
+/// Prints the 202 ack, then the report as a table (or every frame as JSON with --json).
+/// Exit status: 0 report, 1 error message from the service, 2 no answer (could not connect,
+/// connection dropped, timeout).
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Ticker symbol, e.g. MSFT or BRK.A.
+    pub ticker: String,
+
+    /// WebSocket URL: the local stack, or a deployed API (wss://…/STAGE).
+    #[arg(long, env = "STOCKS_WS_URL", default_value = "ws://127.0.0.1:8080/local")]
+    pub url: String,
+
+    /// First day of the window (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// Last day of the window (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<String>,
+
+    /// Print every server frame as raw JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Give up after this many seconds without a final answer.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub timeout: u64,
+}
+
+impl GetArgs {
+    pub fn to_request(&self) -> GetRequest {
+        GetRequest {
+            url: self.url.clone(),
+            ticker: self.ticker.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            json: self.json,
+            timeout: Duration::from_secs(self.timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn local_defaults_match_api_gateway() {
+        let Cli {
+            command: Command::Local(args),
+        } = Cli::parse_from(["stocksctl", "local"])
+        else {
+            unreachable!()
+        };
+        let config = args.to_config().unwrap();
+        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.stage, "local");
+        assert!(matches!(
+            (config.market, config.queue),
+            (MarketMode::Demo, QueueMode::Memory)
+        ));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(600));
+        assert_eq!(config.limits.max_lifetime, Duration::from_secs(7200));
+        assert_eq!((config.max_receive_count, config.batch_size), (3, 10));
+    }
+
+    #[test]
+    fn sqs_mode_needs_its_urls() {
+        assert!(Cli::try_parse_from(["stocksctl", "local", "--queue", "sqs"]).is_err());
+        assert!(Cli::try_parse_from(["stocksctl", "local", "--batch-size", "11"]).is_err());
+        assert!(Cli::try_parse_from(["stocksctl", "local", "--fault-rate", "1.5"]).is_err());
+        let cli = Cli::try_parse_from([
+            "stocksctl",
+            "local",
+            "--queue",
+            "sqs",
+            "--queue-url",
+            "q",
+            "--dlq-url",
+            "d",
+        ])
+        .unwrap();
+        let Command::Local(args) = cli.command else {
+            unreachable!()
+        };
+        assert!(matches!(args.to_config().unwrap().queue, QueueMode::Sqs { .. }));
+    }
+}

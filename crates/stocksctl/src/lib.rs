@@ -1,0 +1,15 @@
+//! `stocksctl`: the developer's and operator's tool for the stocks WebSocket service.
+//!
+//! # Layout
+//!
+//! - [`cli`] — the command line (clap derive; doc comments are the `--help`).
+//! - [`local`] — `stocksctl local`: API Gateway WebSocket emulation, `@connections`, an
+//!   SQS-semantics queue, the event-source mapping and the demo market, around the real
+//!   stocks-core handlers.
+//! - [`get`] — `stocksctl get`: a WebSocket client for one report.
+//!
+//! Nothing in stocks-core knows this crate: it only wires adapters and emulates AWS.
+
+pub mod cli;
+pub mod get;
+pub mod local;
