@@ -14,6 +14,13 @@ TEST_TOOLS := $(TEST_VENV)/.installed
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# Extra flags for `make dev`, e.g. `make dev ARGS="--fault-rate 0.2"`.
+ARGS ?=
+
+.PHONY: dev
+dev: ## Run the whole service locally (no AWS, no Polygon key): ws://127.0.0.1:8080/local
+	cargo run --locked --package stocksctl -- local $(ARGS)
+
 .PHONY: test
 test: lint $(TEST_TOOLS) ## Run every test (installs moto into target/py/test first)
 	MOTO_SERVER=$(CURDIR)/$(TEST_VENV)/bin/moto_server cargo test --workspace --locked

@@ -1,0 +1,127 @@
+//! `--queue sqs`: the same event-source mapping over a real SQS wire implementation (moto), and
+//! QUEUE_UNAVAILABLE when the queue cannot be reached.
+
+mod support;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use stocks_core::domain::ErrorCode;
+use stocks_testkit::MotoServer;
+use stocksctl::local::{LocalConfig, QueueMode};
+use support::{Stack, config, expect_close, next_message, request, send};
+
+async fn moto_queues(moto: &MotoServer, max_receive: u32) -> (String, String) {
+    let sqs = moto.sqs_client();
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name("stocks-dlq")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
+    let redrive =
+        serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive.to_string()}).to_string();
+    let queue_url = sqs
+        .create_queue()
+        .queue_name("stocks-jobs")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    (queue_url, dlq_url)
+}
+
+#[tokio::test]
+async fn reports_flow_through_moto() {
+    let moto = MotoServer::start();
+    let (queue_url, dlq_url) = moto_queues(&moto, 3).await;
+    let queue = QueueMode::Sqs {
+        endpoint: Some(moto.endpoint().to_owned()),
+        region: None,
+        queue_url,
+        dlq_url,
+    };
+    let stack = Stack::start(LocalConfig { queue, ..config() }).await;
+
+    let mut ws = stack.connect().await;
+    let (ack, report) = request(
+        &mut ws,
+        r#"{"action":"stocksaction","ticker":"NVDA","from":"2024-10-01","to":"2024-10-31"}"#,
+    )
+    .await;
+    assert_eq!((report.status_code, report.request_id), (200, ack.request_id));
+    expect_close(&mut ws).await;
+    let stats = stack.wait_for_stats("the disconnect", |s| s.connections == 0).await;
+    assert_eq!((stats.reported, stats.dlq), (1, 0));
+}
+
+#[tokio::test]
+async fn a_dead_letter_lands_in_the_sqs_dlq_with_its_attributes() {
+    let moto = MotoServer::start();
+    let (queue_url, dlq_url) = moto_queues(&moto, 1).await;
+    let queue = QueueMode::Sqs {
+        endpoint: Some(moto.endpoint().to_owned()),
+        region: None,
+        queue_url,
+        dlq_url,
+    };
+    let stack = Stack::start(LocalConfig {
+        queue,
+        fault_rate: 1.0,
+        max_receive_count: 1,
+        ..config()
+    })
+    .await;
+
+    let mut ws = stack.connect().await;
+    let (_, last) = request(
+        &mut ws,
+        r#"{"action":"stocksaction","ticker":"MSFT","from":"2024-10-01","to":"2024-10-31"}"#,
+    )
+    .await;
+    assert_eq!(last.error, Some(ErrorCode::UpstreamUnavailable));
+    stack.wait_for_stats("the dead letter", |s| s.dlq == 1).await;
+    let dlq: serde_json::Value = stack.get_json("/_local/dlq").await;
+    assert_eq!(dlq[0]["attributes"]["failureReason"], "UPSTREAM_UNAVAILABLE");
+    // Listing does not consume: it is still there.
+    assert_eq!(stack.stats().await.dlq, 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_queue_answers_queue_unavailable_after_the_ack() {
+    // A port nothing listens on: every SQS call fails fast.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let queue = QueueMode::Sqs {
+        endpoint: Some(format!("http://{dead}")),
+        region: Some("us-east-1".into()),
+        queue_url: format!("http://{dead}/000000000000/stocks-jobs"),
+        dlq_url: format!("http://{dead}/000000000000/stocks-dlq"),
+    };
+    let stack = Stack::start(LocalConfig { queue, ..config() }).await;
+    let mut ws = stack.connect().await;
+    send(&mut ws, r#"{"action":"stocksaction","ticker":"MSFT"}"#).await;
+    assert_eq!(
+        next_message(&mut ws).await.status_code,
+        202,
+        "the ack always comes first"
+    );
+    let last = next_message(&mut ws).await;
+    assert_eq!((last.status_code, last.error), (503, Some(ErrorCode::QueueUnavailable)));
+    assert_eq!(last.ticker.as_deref(), Some("MSFT"));
+    // The connection stays open so the client can resend.
+    send(&mut ws, "{}").await;
+    assert_eq!(next_message(&mut ws).await.error, Some(ErrorCode::UnknownAction));
+}
