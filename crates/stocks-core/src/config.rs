@@ -246,6 +246,40 @@ mod tests {
         ));
     }
 
+    /// The names a config asks the environment for, whatever the answers.
+    fn names_read(read: impl Fn(&dyn Fn(&str) -> Option<String>)) -> std::collections::BTreeSet<String> {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        read(&|name: &str| {
+            asked.borrow_mut().insert(name.to_owned());
+            match name {
+                env::CALLBACK_URL => Some("https://h/s".to_owned()),
+                env::POLYGON_API_KEY_PARAM => Some("/p".to_owned()),
+                env::POLYGON_API_KEY => None,
+                _ => Some("1".to_owned()),
+            }
+        });
+        asked.into_inner()
+    }
+
+    fn listed(names: &[&str]) -> std::collections::BTreeSet<String> {
+        // RUST_LOG is read by the log filter, not by these structs.
+        names
+            .iter()
+            .filter(|n| **n != env::RUST_LOG)
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_deployment_lists_are_exactly_what_the_code_reads() {
+        let ingress = names_read(|get| drop(IngressConfig::from_lookup(get)));
+        assert_eq!(ingress, listed(env::INGRESS));
+        let mut worker = names_read(|get| drop(WorkerConfig::from_lookup(get)));
+        // The literal key is read too, but only ever set locally; Terraform must not set it.
+        assert!(worker.remove(env::POLYGON_API_KEY));
+        assert_eq!(worker, listed(env::WORKER));
+    }
+
     #[test]
     fn debug_output_never_shows_the_key() {
         let c = WorkerConfig::from_lookup(lookup(&[

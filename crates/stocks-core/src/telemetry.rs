@@ -1,8 +1,9 @@
 //! Logging: JSON lines through tracing-subscriber, the format CloudWatch Logs Insights reads.
 //!
 //! Every line carries its spans, so lines inside an invocation carry the Lambda `requestId`
-//! (lambda_runtime's span) and, in the worker, the SQS `messageId` of the record (ours).
-//! `RUST_LOG` sets the filter (default `info`).
+//! (lambda_runtime's span, `spans[0]`) and, in the worker, the record's `messageId`, `requestId`,
+//! `connectionId` and `ticker` (ours, also as `span` — the innermost span — so Logs Insights
+//! can say `span.ticker`). `RUST_LOG` sets the filter (default `info`).
 
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
@@ -16,7 +17,7 @@ where
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
+        .with_current_span(true)
         .with_span_list(true)
         .flatten_event(true)
         .with_target(false)
@@ -30,3 +31,31 @@ pub fn init_json() {
     // Only fails if a subscriber is already set, in which case that one stays.
     let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout));
 }
+
+/// A cold-start failure (bad configuration, an unreadable key): logged as one JSON error line
+/// with its whole cause chain — what an operator sees in the function's log group — and
+/// returned for `main` to exit with. Its `Debug` is that same sentence, so the runtime's own
+/// `Error: …` line is readable too.
+pub struct StartupError(String);
+
+impl StartupError {
+    pub fn log<E: std::error::Error + 'static>(err: E) -> Self {
+        let message = crate::ports::error_chain(&err);
+        tracing::error!(error = %message, "cannot start: fix the function's configuration");
+        Self(message)
+    }
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartupError {}

@@ -5,12 +5,12 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use stocks_core::adapters::{ApiGatewayConnections, SqsQueue, load_aws_config};
 use stocks_core::config::IngressConfig;
 use stocks_core::handlers::Ingress;
-use stocks_core::telemetry;
+use stocks_core::telemetry::{self, StartupError};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let config = IngressConfig::from_env()?;
+    let config = IngressConfig::from_env().map_err(StartupError::log)?;
     let aws = load_aws_config().await;
     let ingress = Ingress::new(
         SqsQueue::from_sdk(&aws, config.queue_url),

@@ -5,16 +5,16 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use stocks_core::adapters::{ApiGatewayConnections, PolygonClient, RetryPolicy, SqsQueue, load_aws_config};
 use stocks_core::config::WorkerConfig;
 use stocks_core::handlers::Worker;
-use stocks_core::telemetry;
+use stocks_core::telemetry::{self, StartupError};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let config = WorkerConfig::from_env()?;
+    let config = WorkerConfig::from_env().map_err(StartupError::log)?;
     let aws = load_aws_config().await;
-    let key = config.polygon_key.resolve(&aws).await?;
+    let key = config.polygon_key.resolve(&aws).await.map_err(StartupError::log)?;
     let worker = Worker::new(
-        PolygonClient::new(&config.polygon_base_url, &key, RetryPolicy::default())?,
+        PolygonClient::new(&config.polygon_base_url, &key, RetryPolicy::default()).map_err(StartupError::log)?,
         ApiGatewayConnections::from_sdk(&aws),
         SqsQueue::from_sdk(&aws, config.dlq_url),
         config.callback_url,

@@ -1,0 +1,116 @@
+# ---------------------------------------------------------------------------- WebSocket API
+
+resource "aws_apigatewayv2_api" "websocket" {
+  name                       = "${var.name}-websocket"
+  description                = "Stocks reports over WebSocket: send {\"action\":\"stocksaction\",\"ticker\":\"MSFT\"}."
+  protocol_type              = "WEBSOCKET"
+  route_selection_expression = "$request.body.action"
+}
+
+locals {
+  # Route key -> the function behind it.
+  routes = {
+    "$connect"     = "connect"
+    "$disconnect"  = "disconnect"
+    "stocksaction" = "ingress"
+    "$default"     = "ingress"
+  }
+}
+
+resource "aws_apigatewayv2_integration" "lambda" {
+  for_each = toset(distinct(values(local.routes)))
+
+  api_id             = aws_apigatewayv2_api.websocket.id
+  integration_type   = "AWS_PROXY"
+  integration_method = "POST"
+  integration_uri    = aws_lambda_function.this[each.key].invoke_arn
+}
+
+resource "aws_apigatewayv2_route" "this" {
+  for_each = local.routes
+  #checkov:skip=CKV_AWS_309:Public API of public market data, as the service it replaces; WebSocket APIs authorize only on $connect, and abuse is bounded by stage throttling and the worker's maximum concurrency.
+
+  api_id    = aws_apigatewayv2_api.websocket.id
+  route_key = each.key
+  target    = "integrations/${aws_apigatewayv2_integration.lambda[each.value].id}"
+
+  # A public API of public market data, as the service it replaces: anyone may connect.
+  # Abuse is bounded by the stage throttling below and the worker's maximum concurrency.
+  authorization_type = "NONE"
+}
+
+resource "aws_apigatewayv2_deployment" "this" {
+  api_id      = aws_apigatewayv2_api.websocket.id
+  description = "Routes and integrations as of this apply."
+
+  # A new deployment whenever a route or integration changes; without it the stage keeps
+  # serving the old routes.
+  triggers = {
+    redeployment = sha1(jsonencode([
+      [for k, r in aws_apigatewayv2_route.this : [k, r.target, r.authorization_type]],
+      [for k, i in aws_apigatewayv2_integration.lambda : [k, i.integration_uri]],
+    ]))
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+
+  depends_on = [aws_apigatewayv2_route.this]
+}
+
+resource "aws_apigatewayv2_stage" "this" {
+  #checkov:skip=CKV2_AWS_51:A stage client certificate authenticates API Gateway to HTTP backends; every integration here is a Lambda (AWS_PROXY) invoked with IAM.
+  api_id        = aws_apigatewayv2_api.websocket.id
+  name          = var.stage_name
+  deployment_id = aws_apigatewayv2_deployment.this.id
+
+  default_route_settings {
+    throttling_burst_limit   = var.throttling_burst_limit
+    throttling_rate_limit    = var.throttling_rate_limit
+    detailed_metrics_enabled = true
+    logging_level            = "ERROR"
+    data_trace_enabled       = false
+  }
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.api_access.arn
+    format = jsonencode({
+      requestId          = "$context.requestId"
+      connectionId       = "$context.connectionId"
+      eventType          = "$context.eventType"
+      routeKey           = "$context.routeKey"
+      status             = "$context.status"
+      requestTime        = "$context.requestTimeEpoch"
+      sourceIp           = "$context.identity.sourceIp"
+      integrationLatency = "$context.integration.latency"
+      integrationStatus  = "$context.integration.status"
+      error              = "$context.error.message"
+    })
+  }
+
+  depends_on = [aws_api_gateway_account.this]
+}
+
+resource "aws_cloudwatch_log_group" "api_access" {
+  name              = "/aws/apigateway/${var.name}-websocket/${var.stage_name}"
+  retention_in_days = var.log_retention_days
+  #checkov:skip=CKV_AWS_158:Encrypted at rest with CloudWatch Logs' own keys; access logs hold connection ids and IPs, no secrets, and a CMK would need a key policy for the logs service in every region.
+}
+
+# API Gateway writes access and execution logs with an account-wide role.
+resource "aws_api_gateway_account" "this" {
+  count               = var.manage_api_gateway_account ? 1 : 0
+  cloudwatch_role_arn = aws_iam_role.api_gateway_logs[0].arn
+}
+
+# API Gateway may invoke each function only for its own route on this API's stage.
+resource "aws_lambda_permission" "api" {
+  for_each = local.routes
+
+  statement_id  = "AllowApiGateway-${trimprefix(each.key, "$")}"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this[each.value].function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.websocket.execution_arn}/${var.stage_name}/${each.key}"
+}

@@ -1,0 +1,47 @@
+output "websocket_url" {
+  description = "What clients connect to: `stocksctl get MSFT --url <this>`."
+  value       = aws_apigatewayv2_stage.this.invoke_url
+}
+
+output "callback_url" {
+  description = "The @connections endpoint the functions post to (CALLBACK_URL)."
+  value       = local.callback_url
+}
+
+output "api_id" {
+  description = "The WebSocket API's id."
+  value       = aws_apigatewayv2_api.websocket.id
+}
+
+output "jobs_queue_url" {
+  description = "The jobs queue (`stocksctl dlq replay --queue-url`)."
+  value       = aws_sqs_queue.jobs.url
+}
+
+output "dlq_url" {
+  description = "The dead-letter queue (`stocksctl dlq list --dlq-url`)."
+  value       = aws_sqs_queue.dlq.url
+}
+
+output "dlq_arn" {
+  description = "The dead-letter queue's ARN (`stocksctl dlq redrive --dlq-arn`)."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+output "function_names" {
+  description = "The four functions, by role."
+  value       = { for k, f in aws_lambda_function.this : k => f.function_name }
+}
+
+output "log_groups" {
+  description = "The functions' log groups, by role, and the API's access logs."
+  value       = merge({ for k, g in aws_cloudwatch_log_group.lambda : k => g.name }, { api_access = aws_cloudwatch_log_group.api_access.name })
+}
+
+output "alarm_names" {
+  description = "Alarms to subscribe to or watch."
+  value = concat(
+    [aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_name, aws_cloudwatch_metric_alarm.jobs_waiting.alarm_name],
+    [for a in aws_cloudwatch_metric_alarm.function_errors : a.alarm_name],
+  )
+}

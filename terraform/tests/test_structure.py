@@ -1,0 +1,259 @@
+"""Structural tests of terraform/: the wiring the service depends on, checked offline.
+
+No provider can be downloaded here, so `terraform validate`/`plan` cannot run; these tests
+assert what they would catch for this module, and what a reviewer would check by hand.
+Run: target/py/tf/bin/python -m unittest discover -s terraform/tests
+"""
+
+import unittest
+
+from tfmodule import TERRAFORM_DIR, Module, blocks, expressions, references, rust_env_lists
+
+M = Module()
+
+
+def policy_documents():
+    for (rtype, name), body in M.data.items():
+        if rtype == "aws_iam_policy_document":
+            yield name, body
+
+
+def statements(document):
+    """Plain and dynamic `statement` blocks of a policy document."""
+    for s in blocks(document, "statement"):
+        yield s
+    for dyn in blocks(document, "dynamic"):
+        for block_name, spec in dyn.items():
+            if block_name == "statement":
+                for content in blocks(spec, "content"):
+                    yield content
+
+
+class References(unittest.TestCase):
+    def test_every_reference_resolves_to_a_declaration(self):
+        declared = {f"{t}.{n}" for t, n in M.resources} | {f"data.{t}.{n}" for t, n in M.data}
+        declared |= {f"var.{v}" for v in M.variables} | {f"local.{l}" for l in M.locals}
+        unresolved = []
+        for file_name, text in M.all_strings():
+            for ref in references(text):
+                if ref not in declared:
+                    unresolved.append(f"{file_name}: {ref}")
+        self.assertEqual(unresolved, [], "references to nothing")
+
+    def test_every_variable_is_documented_and_used(self):
+        used = {r for _, text in M.all_strings() for r in references(text) if r.startswith("var.")}
+        for name, body in M.variables.items():
+            self.assertTrue(body.get("description"), f"variable {name} has no description")
+            self.assertIn("type", body, f"variable {name} has no type")
+            self.assertIn(f"var.{name}", used, f"variable {name} is never used")
+
+    def test_every_output_is_documented(self):
+        for name, body in M.outputs.items():
+            self.assertTrue(body.get("description"), f"output {name} has no description")
+        for required in ["websocket_url", "callback_url", "jobs_queue_url", "dlq_url", "dlq_arn", "function_names"]:
+            self.assertIn(required, M.outputs)
+
+    def test_tfvars_example_documents_every_variable(self):
+        example = (TERRAFORM_DIR / "terraform.tfvars.example").read_text()
+        for name in M.variables:
+            self.assertRegex(example, rf"(?m)^#?\s*{name}\s*=", f"terraform.tfvars.example does not mention {name}")
+
+
+class Api(unittest.TestCase):
+    def test_websocket_api_routes_on_body_action(self):
+        api = M.resource("aws_apigatewayv2_api", "websocket")
+        self.assertEqual(api["protocol_type"], "WEBSOCKET")
+        self.assertEqual(api["route_selection_expression"], "$request.body.action")
+
+    def test_routes_and_their_functions(self):
+        routes = M.locals["routes"]
+        self.assertEqual(
+            routes, {"$connect": "connect", "$disconnect": "disconnect", "stocksaction": "ingress", "$default": "ingress"}
+        )
+        route = M.resource("aws_apigatewayv2_route", "this")
+        self.assertEqual(route["for_each"], "${local.routes}")
+        self.assertEqual(route["route_key"], "${each.key}")
+        integration = M.resource("aws_apigatewayv2_integration", "lambda")
+        self.assertEqual(integration["integration_type"], "AWS_PROXY")
+        self.assertIn("aws_lambda_function.this[each.key].invoke_arn", integration["integration_uri"])
+
+    def test_stage_is_throttled_logged_and_redeployed_on_change(self):
+        stage = M.resource("aws_apigatewayv2_stage", "this")
+        settings = blocks(stage, "default_route_settings")[0]
+        self.assertEqual(settings["throttling_burst_limit"], "${var.throttling_burst_limit}")
+        self.assertEqual(settings["throttling_rate_limit"], "${var.throttling_rate_limit}")
+        logs = blocks(stage, "access_log_settings")[0]
+        self.assertEqual(logs["destination_arn"], "${aws_cloudwatch_log_group.api_access.arn}")
+        self.assertIn("$context.connectionId", logs["format"])
+        deployment = M.resource("aws_apigatewayv2_deployment", "this")
+        trigger = deployment["triggers"]["redeployment"]
+        self.assertIn("aws_apigatewayv2_route.this", trigger)
+        self.assertIn("aws_apigatewayv2_integration.lambda", trigger)
+
+    def test_invoke_permissions_are_scoped_to_this_api_stage_and_route(self):
+        permission = M.resource("aws_lambda_permission", "api")
+        self.assertEqual(permission["principal"], "apigateway.amazonaws.com")
+        self.assertEqual(
+            permission["source_arn"], "${aws_apigatewayv2_api.websocket.execution_arn}/${var.stage_name}/${each.key}"
+        )
+        self.assertEqual(permission["for_each"], "${local.routes}")
+
+
+class Functions(unittest.TestCase):
+    def test_four_functions_on_al2023_with_the_built_architecture(self):
+        self.assertEqual(set(M.locals["functions"]), {"connect", "disconnect", "ingress", "worker"})
+        f = M.resource("aws_lambda_function", "this")
+        self.assertEqual((f["runtime"], f["handler"]), ("provided.al2023", "bootstrap"))
+        self.assertEqual(f["architectures"], ["${var.architecture}"])
+        arch = M.variables["architecture"]
+        self.assertEqual(arch["default"], "arm64")
+        self.assertIn('["arm64", "x86_64"]', blocks(arch, "validation")[0]["condition"])
+        self.assertEqual(f["filename"], "${local.lambda_zip_dir}/stocks-${each.key}/bootstrap.zip")
+        self.assertIn("filebase64sha256", f["source_code_hash"])
+        precondition = blocks(f["lifecycle"][0], "precondition")[0]
+        self.assertIn("fileexists(", precondition["condition"])
+        self.assertIn("make build", precondition["error_message"])
+        self.assertIn("target/lambda/${var.architecture}", M.locals["lambda_zip_dir"])
+
+    def test_environment_is_exactly_what_the_code_reads(self):
+        code = rust_env_lists()
+        functions = M.locals["functions"]
+        for role, expected in [("connect", "LIFECYCLE"), ("disconnect", "LIFECYCLE"), ("ingress", "INGRESS"), ("worker", "WORKER")]:
+            self.assertEqual(set(functions[role]["environment"]), code[expected], f"{role} environment")
+
+    def test_callback_url_is_built_from_the_api_id(self):
+        self.assertEqual(
+            M.locals["callback_url"],
+            "https://${aws_apigatewayv2_api.websocket.id}.execute-api.${local.region}.amazonaws.com/${var.stage_name}",
+        )
+        for role in ["ingress", "worker"]:
+            self.assertEqual(M.locals["functions"][role]["environment"]["CALLBACK_URL"], "${local.callback_url}")
+
+    def test_worker_environment_wiring(self):
+        env = M.locals["functions"]["worker"]["environment"]
+        self.assertEqual(env["MAX_RECEIVE_COUNT"], "${tostring(var.max_receive_count)}")
+        self.assertEqual(env["DLQ_URL"], "${aws_sqs_queue.dlq.url}")
+        self.assertEqual(env["POLYGON_API_KEY_PARAM"], "${var.polygon_api_key_parameter_name}")
+        self.assertNotIn("POLYGON_API_KEY", env, "the key itself never goes in Terraform")
+
+    def test_log_groups_with_retention_and_json_logs_kept(self):
+        groups = M.resource("aws_cloudwatch_log_group", "lambda")
+        self.assertEqual(groups["name"], "/aws/lambda/${var.name}-${each.key}")
+        self.assertEqual(groups["retention_in_days"], "${var.log_retention_days}")
+        config = blocks(M.resource("aws_lambda_function", "this"), "logging_config")[0]
+        self.assertEqual(config["log_group"], "${aws_cloudwatch_log_group.lambda[each.key].name}")
+
+
+class Queues(unittest.TestCase):
+    def test_jobs_queue_redrives_to_the_dlq_after_max_receive_count(self):
+        jobs = M.resource("aws_sqs_queue", "jobs")
+        self.assertTrue(jobs["sqs_managed_sse_enabled"])
+        policy = jobs["redrive_policy"]
+        self.assertIn("deadLetterTargetArn = aws_sqs_queue.dlq.arn", policy)
+        self.assertIn("maxReceiveCount = var.max_receive_count", policy)
+        self.assertEqual(M.variables["max_receive_count"]["default"], 3)
+
+    def test_visibility_timeout_is_six_times_the_worker_timeout(self):
+        self.assertEqual(M.resource("aws_sqs_queue", "jobs")["visibility_timeout_seconds"], "${var.worker_timeout_seconds * 6}")
+        self.assertEqual(M.locals["functions"]["worker"]["timeout"], "${var.worker_timeout_seconds}")
+
+    def test_dlq_keeps_jobs_long_and_only_for_the_jobs_queue(self):
+        dlq = M.resource("aws_sqs_queue", "dlq")
+        self.assertTrue(dlq["sqs_managed_sse_enabled"])
+        self.assertEqual(M.variables["dlq_retention_seconds"]["default"], 1209600)
+        allow = M.resource("aws_sqs_queue_redrive_allow_policy", "dlq")["redrive_allow_policy"]
+        self.assertIn('redrivePermission = "byQueue"', allow)
+        self.assertIn("sourceQueueArns = [aws_sqs_queue.jobs.arn]", allow)
+
+    def test_mapping_reports_batch_item_failures_with_bounded_concurrency(self):
+        mapping = M.resource("aws_lambda_event_source_mapping", "worker")
+        self.assertEqual(mapping["function_response_types"], ["ReportBatchItemFailures"])
+        self.assertEqual(mapping["event_source_arn"], "${aws_sqs_queue.jobs.arn}")
+        self.assertEqual(mapping["batch_size"], "${var.worker_batch_size}")
+        self.assertEqual(mapping["maximum_batching_window_in_seconds"], "${var.worker_batching_window_seconds}")
+        self.assertEqual(blocks(mapping, "scaling_config")[0]["maximum_concurrency"], "${var.worker_max_concurrency}")
+
+
+class Iam(unittest.TestCase):
+    def all_statements(self):
+        for name, doc in policy_documents():
+            for s in statements(doc):
+                yield name, s
+
+    def test_no_wildcard_action_anywhere(self):
+        for name, s in self.all_statements():
+            for action in s.get("actions", []):
+                self.assertNotIn("*", action, f"policy {name} allows {action}")
+        for _, text in M.all_strings():
+            for expr in expressions(text):
+                self.assertNotRegex(expr, r'(?i)"?Action"?\s*=\s*"\*"', "a jsonencode'd policy with Action *")
+
+    def test_wildcard_resources_only_where_aws_allows_nothing_else(self):
+        for name, s in self.all_statements():
+            if "*" in s.get("resources", []) and s.get("effect", "Allow") == "Allow":
+                self.assertTrue(all(a.startswith("xray:") for a in s["actions"]), f"{name}: {s}")
+
+    def test_manage_connections_is_scoped_to_this_stage(self):
+        self.assertEqual(
+            M.locals["connections_arn"], "${aws_apigatewayv2_api.websocket.execution_arn}/${var.stage_name}"
+        )
+        seen = 0
+        for name, s in self.all_statements():
+            if "execute-api:ManageConnections" in s.get("actions", []):
+                seen += 1
+                for resource in s["resources"]:
+                    self.assertRegex(resource, r"^\$\{local\.connections_arn\}/(POST|DELETE)/@connections/\*$")
+        self.assertEqual(seen, 2, "ingress and worker")
+
+    def test_each_function_gets_only_its_own_capabilities(self):
+        doc = M.data[("aws_iam_policy_document", "lambda")]
+        grants = {}
+        for dyn in blocks(doc, "dynamic"):
+            spec = dyn["statement"]
+            condition = spec["for_each"]
+            content = blocks(spec, "content")[0]
+            grants[content["sid"]] = (condition, content["actions"], content["resources"])
+        self.assertEqual(grants["QueueJobs"][1:], (["sqs:SendMessage"], ["${aws_sqs_queue.jobs.arn}"]))
+        self.assertIn('each.key == "ingress"', grants["QueueJobs"][0])
+        self.assertEqual(
+            grants["ConsumeJobs"][1:],
+            (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], ["${aws_sqs_queue.jobs.arn}"]),
+        )
+        self.assertEqual(grants["DeadLetterJobs"][1:], (["sqs:SendMessage"], ["${aws_sqs_queue.dlq.arn}"]))
+        self.assertEqual(grants["ReadPolygonKey"][1:], (["ssm:GetParameter"], ["${local.polygon_key_parameter_arn}"]))
+        for sid in ["ConsumeJobs", "DeadLetterJobs", "ReportToClients", "ReadPolygonKey"]:
+            self.assertIn('each.key == "worker"', grants[sid][0], sid)
+        logs = blocks(doc, "statement")[0]
+        self.assertEqual(logs["resources"], ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"])
+        self.assertNotIn("logs:CreateLogGroup", logs["actions"])
+
+    def test_one_role_per_function(self):
+        role = M.resource("aws_iam_role", "lambda")
+        self.assertEqual(role["for_each"], "${local.functions}")
+        self.assertEqual(M.resource("aws_lambda_function", "this")["role"], "${aws_iam_role.lambda[each.key].arn}")
+
+    def test_the_parameter_value_is_never_read(self):
+        self.assertNotIn("aws_ssm_parameter", {t for t, _ in M.data}, "a data source would put the key in state")
+        self.assertNotIn("aws_ssm_parameter", {t for t, _ in M.resources}, "the key's value stays out of Terraform")
+
+
+class Operations(unittest.TestCase):
+    def test_dlq_alarm_watches_visible_messages(self):
+        alarm = M.resource("aws_cloudwatch_metric_alarm", "dlq_not_empty")
+        self.assertEqual((alarm["namespace"], alarm["metric_name"]), ("AWS/SQS", "ApproximateNumberOfMessagesVisible"))
+        self.assertEqual(alarm["dimensions"], {"QueueName": "${aws_sqs_queue.dlq.name}"})
+        self.assertEqual((alarm["threshold"], alarm["comparison_operator"]), (0, "GreaterThanThreshold"))
+        self.assertEqual(alarm["alarm_actions"], "${local.alarm_actions}")
+
+    def test_worker_errors_alarm(self):
+        alarm = M.resource("aws_cloudwatch_metric_alarm", "function_errors")
+        self.assertEqual(alarm["for_each"], "${local.functions}")
+        self.assertEqual((alarm["namespace"], alarm["metric_name"]), ("AWS/Lambda", "Errors"))
+
+    def test_alarm_topic_is_optional(self):
+        self.assertIsNone(M.variables["alarm_sns_topic_arn"]["default"])
+        self.assertIn("var.alarm_sns_topic_arn == null ? []", M.locals["alarm_actions"])
+
+
+if __name__ == "__main__":
+    unittest.main()

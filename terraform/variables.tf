@@ -1,0 +1,231 @@
+# ---------------------------------------------------------------------------- naming and placement
+
+variable "name" {
+  description = "Prefix for every resource name (functions, queues, API, alarms)."
+  type        = string
+  default     = "stocks"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}$", var.name))
+    error_message = "name must be lower-case letters, digits and '-', starting with a letter, at most 31 characters."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy to. Null uses the provider's usual sources (AWS_REGION, the profile)."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
+
+# ---------------------------------------------------------------------------- API
+
+variable "stage_name" {
+  description = "API Gateway stage: the last path segment of the wss:// URL."
+  type        = string
+  default     = "prod"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.stage_name))
+    error_message = "stage_name must be letters, digits, '-' or '_'."
+  }
+}
+
+variable "throttling_burst_limit" {
+  description = "Stage-wide burst limit for messages (API Gateway default route throttling)."
+  type        = number
+  default     = 100
+}
+
+variable "throttling_rate_limit" {
+  description = "Stage-wide steady-state limit, messages per second."
+  type        = number
+  default     = 50
+}
+
+variable "manage_api_gateway_account" {
+  description = "Set the account-wide API Gateway CloudWatch Logs role (needed once per account and region for access logs). Set false if something else in the account already manages it."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------- functions
+
+variable "architecture" {
+  description = "Lambda architecture; must match the build (`make build ARCH=...`)."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64."
+  }
+}
+
+variable "lambda_zip_dir" {
+  description = "Directory holding <function>/bootstrap.zip; null means ../target/lambda/<architecture>, where `make build` writes."
+  type        = string
+  default     = null
+}
+
+variable "lifecycle_memory_mb" {
+  description = "Memory of the $connect and $disconnect functions, MB."
+  type        = number
+  default     = 128
+}
+
+variable "lifecycle_timeout_seconds" {
+  description = "Timeout of the $connect and $disconnect functions."
+  type        = number
+  default     = 5
+}
+
+variable "ingress_memory_mb" {
+  description = "Memory of the ingress function, MB."
+  type        = number
+  default     = 128
+}
+
+variable "ingress_timeout_seconds" {
+  description = "Timeout of the ingress function (it validates, posts the 202 and queues: well under a second)."
+  type        = number
+  default     = 10
+}
+
+variable "worker_memory_mb" {
+  description = "Memory of the worker function, MB."
+  type        = number
+  default     = 256
+}
+
+variable "worker_timeout_seconds" {
+  description = "Timeout of the worker. Its Polygon retries are bounded to 20 s, so keep this at 30 or more; the jobs queue's visibility timeout is six times this."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.worker_timeout_seconds >= 25 && var.worker_timeout_seconds <= 900
+    error_message = "worker_timeout_seconds must be 25..900 (the worker's Polygon retries take up to 20 s)."
+  }
+}
+
+variable "log_level" {
+  description = "RUST_LOG for every function (e.g. info, debug, warn,stocks_core=debug)."
+  type        = string
+  default     = "info"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' and the API's log groups."
+  type        = number
+  default     = 365
+}
+
+variable "enable_xray_tracing" {
+  description = "X-Ray active tracing on every function."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------------------- the report
+
+variable "report_window_days" {
+  description = "Default report window in days, ending yesterday (REPORT_WINDOW_DAYS)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.report_window_days >= 1 && var.report_window_days <= 1826
+    error_message = "report_window_days must be 1..1826."
+  }
+}
+
+variable "polygon_api_key_parameter_name" {
+  description = "Name of the SSM SecureString holding the Polygon API key. Create it yourself (see the README); Terraform never sees the key."
+  type        = string
+  default     = "/stocks/polygon-api-key"
+}
+
+variable "polygon_api_key_kms_key_arn" {
+  description = "Customer-managed KMS key encrypting that parameter, if not the default aws/ssm key."
+  type        = string
+  default     = null
+}
+
+variable "polygon_base_url" {
+  description = "Polygon endpoint (POLYGON_BASE_URL)."
+  type        = string
+  default     = "https://api.polygon.io"
+}
+
+# ---------------------------------------------------------------------------- queues
+
+variable "max_receive_count" {
+  description = "Deliveries of a job before it is dead-lettered; the redrive policy and the worker (MAX_RECEIVE_COUNT) both use it."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be 1..1000."
+  }
+}
+
+variable "jobs_retention_seconds" {
+  description = "How long an undelivered job is kept. Clients disconnect within 2 hours, so a day is plenty."
+  type        = number
+  default     = 86400
+}
+
+variable "dlq_retention_seconds" {
+  description = "How long dead jobs wait for an operator (SQS allows at most 14 days)."
+  type        = number
+  default     = 1209600
+}
+
+variable "worker_batch_size" {
+  description = "Jobs per worker invocation (1-10)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.worker_batch_size >= 1 && var.worker_batch_size <= 10
+    error_message = "worker_batch_size must be 1..10."
+  }
+}
+
+variable "worker_batching_window_seconds" {
+  description = "How long the event source mapping may wait to fill a batch. 0 favours latency."
+  type        = number
+  default     = 0
+}
+
+variable "worker_max_concurrency" {
+  description = "Most worker invocations at once (the mapping's maximum_concurrency, 2-1000): keeps a free Polygon key (5 requests a minute) from being stampeded."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.worker_max_concurrency >= 2 && var.worker_max_concurrency <= 1000
+    error_message = "worker_max_concurrency must be 2..1000 (an SQS mapping limit)."
+  }
+}
+
+# ---------------------------------------------------------------------------- operations
+
+variable "alarm_sns_topic_arn" {
+  description = "SNS topic notified when an alarm fires or clears; null for no notifications."
+  type        = string
+  default     = null
+}
+
+variable "queue_age_alarm_seconds" {
+  description = "Alarm when the oldest job has waited this long (a stuck or throttled worker)."
+  type        = number
+  default     = 300
+}
