@@ -11,7 +11,7 @@ TERRAFORM ?= terraform
 
 # Lambda architecture for build/deploy: arm64 (default, cheaper) or x86_64.
 ARCH ?= arm64
-# Extra flags for `make dev`, e.g. `make dev ARGS="--fault-rate 0.2"`.
+# Extra flags for `make dev` and `make replay-dlq`, e.g. `make dev ARGS="--fault-rate 0.2"`.
 ARGS ?=
 # Extra flags for terraform apply/destroy, e.g. TF_ARGS="-var-file=prod.tfvars -auto-approve".
 TF_ARGS ?=
@@ -90,6 +90,10 @@ destroy: terraform-present ## terraform destroy (the DLQ and logs go too)
 .PHONY: outputs
 outputs: terraform-present ## Show the deployment's outputs (URLs, queues, functions, alarms)
 	$(TERRAFORM) -chdir=terraform output
+
+.PHONY: replay-dlq
+replay-dlq: ## Replay the deployed DLQ (dry run unless ARGS="--execute"; see scripts/replay-dlq.sh)
+	scripts/replay-dlq.sh $(ARGS)
 
 .PHONY: terraform-present
 terraform-present:

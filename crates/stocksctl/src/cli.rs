@@ -15,7 +15,8 @@ use crate::local::{LocalConfig, MarketMode, QueueMode};
 /// Develop, try and operate the stocks WebSocket service.
 ///
 /// `stocksctl local` runs the whole pipeline on this machine (no AWS account, no Polygon key);
-/// `stocksctl get MSFT` asks it — or a deployed API — for a report.
+/// `stocksctl get MSFT` asks it — or a deployed API — for a report; `stocksctl dlq` inspects
+/// and replays the dead-letter queue.
 #[derive(Debug, Parser)]
 #[command(name = "stocksctl", version, propagate_version = true)]
 pub struct Cli {
@@ -27,6 +28,7 @@ pub struct Cli {
 pub enum Command {
     Local(LocalArgs),
     Get(GetArgs),
+    Dlq(DlqArgs),
 }
 
 /// Run the service locally: an API Gateway WebSocket emulator running the real handlers.
@@ -259,6 +261,54 @@ mod tests {
     }
 
     #[test]
+    fn dlq_flags() {
+        let cli = Cli::try_parse_from([
+            "stocksctl",
+            "dlq",
+            "replay",
+            "--dlq-url",
+            "d",
+            "--queue-url",
+            "q",
+            "--ticker",
+            "msft",
+            "--ticker",
+            "KO",
+            "--older-than",
+            "90m",
+            "--rate",
+            "5/s",
+            "--endpoint-url",
+            "http://127.0.0.1:5000",
+        ])
+        .unwrap();
+        let Command::Dlq(DlqArgs {
+            aws,
+            command:
+                DlqCommand::Replay {
+                    ticker,
+                    older_than,
+                    rate,
+                    execute,
+                    ..
+                },
+        }) = cli.command
+        else {
+            unreachable!()
+        };
+        assert_eq!(ticker.iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["MSFT", "KO"]);
+        assert_eq!(older_than, Some(Duration::from_secs(5400)));
+        assert_eq!(rate, 5.0);
+        assert!(!execute, "a dry run unless --execute");
+        assert_eq!(aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        for bad in [["--ticker", "../x"], ["--rate", "0"], ["--older-than", "soon"]] {
+            let mut args = vec!["stocksctl", "dlq", "replay", "--dlq-url", "d", "--queue-url", "q"];
+            args.extend(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn sqs_mode_needs_its_urls() {
         assert!(Cli::try_parse_from(["stocksctl", "local", "--queue", "sqs"]).is_err());
         assert!(Cli::try_parse_from(["stocksctl", "local", "--batch-size", "11"]).is_err());
@@ -278,5 +328,135 @@ mod tests {
             unreachable!()
         };
         assert!(matches!(args.to_config().unwrap().queue, QueueMode::Sqs { .. }));
+    }
+}
+
+/// Inspect and replay the dead-letter queue, safely by default.
+///
+/// `list` reads without consuming; `replay` is a dry run unless --execute, moves each message by
+/// send-then-delete (never losing one) and can filter; `redrive`/`status` drive SQS's own move
+/// task. Uses the normal AWS credential chain (environment, profile, SSO).
+#[derive(Debug, Args)]
+pub struct DlqArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    #[command(subcommand)]
+    pub command: DlqCommand,
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// SQS endpoint override: moto, LocalStack, `stocksctl local --queue sqs` (default: AWS).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_SQS")]
+    pub endpoint_url: Option<String>,
+
+    /// AWS region (default: AWS_REGION or the profile's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead jobs without consuming them: id, ticker, window, connection, enqueued at, receive
+    /// count and the worker's failure reason.
+    List {
+        /// The dead-letter queue (`terraform output dlq_url`).
+        #[arg(long, env = "STOCKS_DLQ_URL")]
+        dlq_url: String,
+
+        /// Show at most this many.
+        #[arg(long, default_value_t = 50)]
+        max: usize,
+
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Move dead jobs back to the jobs queue. A dry run unless --execute.
+    ///
+    /// Each message is sent (same body and attributes) and only then deleted from the DLQ:
+    /// a crash can duplicate a job, never lose one. Messages that are not jobs are left alone
+    /// unless --include-foreign.
+    Replay {
+        /// The dead-letter queue (`terraform output dlq_url`).
+        #[arg(long, env = "STOCKS_DLQ_URL")]
+        dlq_url: String,
+
+        /// The jobs queue to move them to (`terraform output jobs_queue_url`).
+        #[arg(long, env = "STOCKS_QUEUE_URL")]
+        queue_url: String,
+
+        /// Really move (and with --skip-stale, delete). Without it nothing changes.
+        #[arg(long)]
+        execute: bool,
+
+        /// Only jobs for this ticker; repeat for several.
+        #[arg(long, value_parser = parse_ticker)]
+        ticker: Vec<stocks_core::domain::Ticker>,
+
+        /// Only jobs queued longer ago than this (e.g. 30m, 2h).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Option<Duration>,
+
+        /// Only jobs queued more recently than this (e.g. 90m).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        newer_than: Option<Duration>,
+
+        /// Move at most this many.
+        #[arg(long)]
+        max: Option<usize>,
+
+        /// At most this many sends per second (e.g. 5 or 5/s).
+        #[arg(long, default_value = "10/s", value_parser = parse_per_second)]
+        rate: f64,
+
+        /// Delete jobs older than 2 h instead of replaying them: API Gateway has closed their
+        /// connections, so a report could reach no one.
+        #[arg(long)]
+        skip_stale: bool,
+
+        /// Replay messages that are not jobs too (the worker will dead-letter them again).
+        #[arg(long)]
+        include_foreign: bool,
+
+        /// Print the per-message report and summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Start SQS's own move task (StartMessageMoveTask): every message, no preview, no filter.
+    Redrive {
+        /// The dead-letter queue's ARN (`terraform output dlq_arn`).
+        #[arg(long, env = "STOCKS_DLQ_ARN")]
+        dlq_arn: String,
+
+        /// Where to (default: back to each message's source queue).
+        #[arg(long)]
+        destination_arn: Option<String>,
+
+        /// Messages per second (default: as fast as SQS likes).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..=500))]
+        rate: Option<i32>,
+    },
+
+    /// Show the DLQ's recent move tasks (ListMessageMoveTasks).
+    Status {
+        /// The dead-letter queue's ARN (`terraform output dlq_arn`).
+        #[arg(long, env = "STOCKS_DLQ_ARN")]
+        dlq_arn: String,
+    },
+}
+
+fn parse_ticker(s: &str) -> Result<stocks_core::domain::Ticker, String> {
+    stocks_core::domain::Ticker::parse(s).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn parse_per_second(s: &str) -> Result<f64, String> {
+    let n = s.strip_suffix("/s").unwrap_or(s);
+    match n.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!("{s:?} is not a rate such as 10 or 10/s")),
     }
 }

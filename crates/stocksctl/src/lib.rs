@@ -7,9 +7,13 @@
 //!   SQS-semantics queue, the event-source mapping and the demo market, around the real
 //!   stocks-core handlers.
 //! - [`get`] — `stocksctl get`: a WebSocket client for one report.
+//! - [`dlq`] — `stocksctl dlq`: list, replay and redrive the dead-letter queue.
+//! - [`aws`] — AWS settings for the commands that talk to real services.
 //!
 //! Nothing in stocks-core knows this crate: it only wires adapters and emulates AWS.
 
+pub mod aws;
 pub mod cli;
+pub mod dlq;
 pub mod get;
 pub mod local;

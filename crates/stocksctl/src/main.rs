@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use stocksctl::cli::{Cli, Command};
-use stocksctl::{get, local};
+use stocksctl::{dlq, get, local};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
             }
         }
         Command::Get(args) => get::run(&args.to_request()).await.exit_code(),
+        Command::Dlq(args) => dlq::run(&args).await,
     }
 }
 

@@ -174,7 +174,7 @@ pub async fn serve(
             queue_url,
             dlq_url,
         } => {
-            let sdk = sqs_sdk_config(endpoint.as_deref(), region.as_deref()).await;
+            let sdk = crate::aws::sdk_config(endpoint.as_deref(), region.as_deref()).await;
             LocalQueue::Sqs {
                 jobs: SqsQueue::from_sdk(&sdk, queue_url),
                 dlq: SqsQueue::from_sdk(&sdk, dlq_url),
@@ -375,25 +375,4 @@ fn loopback_sdk_config() -> SdkConfig {
             "stocksctl",
         )))
         .build()
-}
-
-/// SDK settings for `--queue sqs`: the normal credential chain and region for real SQS; with
-/// an endpoint override (moto, LocalStack), dummy credentials when none are configured.
-pub async fn sqs_sdk_config(endpoint: Option<&str>, region: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = region {
-        loader = loader.region(Region::new(region.to_owned()));
-    }
-    if let Some(endpoint) = endpoint {
-        loader = loader.endpoint_url(endpoint);
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
-            loader = loader.credentials_provider(Credentials::new("local", "local", None, None, "stocksctl"));
-        }
-    }
-    let config = loader.load().await;
-    if config.region().is_none() {
-        // An endpoint override with no region configured anywhere: any region will do.
-        return config.into_builder().region(Region::new("us-east-1")).build();
-    }
-    config
 }
