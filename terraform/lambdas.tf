@@ -32,12 +32,14 @@ locals {
       memory      = var.worker_memory_mb
       timeout     = var.worker_timeout_seconds
       environment = {
-        CALLBACK_URL          = local.callback_url
-        POLYGON_API_KEY_PARAM = var.polygon_api_key_parameter_name
-        POLYGON_BASE_URL      = var.polygon_base_url
-        MAX_RECEIVE_COUNT     = tostring(var.max_receive_count)
-        DLQ_URL               = aws_sqs_queue.dlq.url
-        RUST_LOG              = var.log_level
+        CALLBACK_URL              = local.callback_url
+        POLYGON_API_KEY_PARAM     = var.polygon_api_key_parameter_name
+        POLYGON_BASE_URL          = var.polygon_base_url
+        MAX_RECEIVE_COUNT         = tostring(var.max_receive_count)
+        DLQ_URL                   = aws_sqs_queue.dlq.url
+        MARKET_CACHE_ENTRIES      = tostring(var.market_cache_entries)
+        MARKET_CACHE_MAX_AGE_SECS = tostring(var.market_cache_max_age_seconds)
+        RUST_LOG                  = var.log_level
       }
     }
   }

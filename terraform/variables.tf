@@ -163,6 +163,18 @@ variable "polygon_base_url" {
   default     = "https://api.polygon.io"
 }
 
+variable "market_cache_entries" {
+  description = "Market answers each worker instance keeps until the next market close (identical concurrent requests always share one Polygon call). 0 keeps none."
+  type        = number
+  default     = 512
+}
+
+variable "market_cache_max_age_seconds" {
+  description = "Keep a market answer at most this long, if sooner than the next market close. 0: until the close."
+  type        = number
+  default     = 0
+}
+
 # ---------------------------------------------------------------------------- queues
 
 variable "max_receive_count" {

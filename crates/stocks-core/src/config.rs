@@ -3,8 +3,8 @@
 //! [`env`] is the one list of variable names: the Lambdas read them through here, and the
 //! Terraform tests check the functions are given exactly these.
 
-use crate::adapters::ApiKey;
 use crate::adapters::polygon::DEFAULT_BASE_URL;
+use crate::adapters::{ApiKey, CacheSettings};
 use crate::domain::WindowDays;
 use crate::ports::CallbackUrl;
 
@@ -26,6 +26,11 @@ pub mod env {
     pub const MAX_RECEIVE_COUNT: &str = "MAX_RECEIVE_COUNT";
     /// Dead-letter queue URL (worker).
     pub const DLQ_URL: &str = "DLQ_URL";
+    /// Market answers the worker keeps per instance (default 512; 0 keeps none).
+    pub const MARKET_CACHE_ENTRIES: &str = "MARKET_CACHE_ENTRIES";
+    /// Longest a kept answer lives, in seconds, if shorter than until the next market close
+    /// (default 0: until the close).
+    pub const MARKET_CACHE_MAX_AGE_SECS: &str = "MARKET_CACHE_MAX_AGE_SECS";
     /// Log filter, all functions.
     pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -38,6 +43,8 @@ pub mod env {
         POLYGON_BASE_URL,
         MAX_RECEIVE_COUNT,
         DLQ_URL,
+        MARKET_CACHE_ENTRIES,
+        MARKET_CACHE_MAX_AGE_SECS,
         RUST_LOG,
     ];
     /// What `$connect` / `$disconnect` are given.
@@ -79,6 +86,7 @@ pub struct WorkerConfig {
     pub max_receive_count: u32,
     pub polygon_base_url: String,
     pub polygon_key: KeySource,
+    pub cache: CacheSettings,
 }
 
 impl IngressConfig {
@@ -141,6 +149,13 @@ impl WorkerConfig {
                 .optional(env::POLYGON_BASE_URL)
                 .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
             polygon_key,
+            cache: CacheSettings {
+                entries: vars.number(env::MARKET_CACHE_ENTRIES, CacheSettings::default().entries, 1_000_000)?,
+                max_age: match vars.number(env::MARKET_CACHE_MAX_AGE_SECS, 0, 7 * 24 * 3600)? {
+                    0 => None,
+                    secs => Some(std::time::Duration::from_secs(secs as u64)),
+                },
+            },
         })
     }
 }
@@ -165,6 +180,21 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// A whole number in `0..=max`, or `default` when unset.
+    fn number(&self, name: &'static str, default: usize, max: usize) -> Result<usize, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("{raw:?} is not a whole number from 0 to {max}"),
+                }),
+        }
     }
 }
 
@@ -244,6 +274,22 @@ mod tests {
             with(&[("POLYGON_API_KEY", "k"), ("MAX_RECEIVE_COUNT", "0")]),
             Err(ConfigError::Invalid { .. })
         ));
+        assert_eq!(c.cache, CacheSettings::default());
+        let tuned = with(&[
+            ("POLYGON_API_KEY", "k"),
+            ("MARKET_CACHE_ENTRIES", "0"),
+            ("MARKET_CACHE_MAX_AGE_SECS", "600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            tuned.cache,
+            CacheSettings {
+                entries: 0,
+                max_age: Some(std::time::Duration::from_secs(600))
+            }
+        );
+        let negative = with(&[("POLYGON_API_KEY", "k"), ("MARKET_CACHE_ENTRIES", "-1")]);
+        assert!(matches!(negative, Err(ConfigError::Invalid { .. })));
     }
 
     /// The names a config asks the environment for, whatever the answers.

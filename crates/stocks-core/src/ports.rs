@@ -66,7 +66,8 @@ pub enum ConnectionError {
     Failed(#[source] BoxError),
 }
 
-#[derive(Debug, thiserror::Error)]
+/// `Clone`: one upstream answer may be shared by several waiting requests.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum MarketError {
     /// Transient trouble (429, 5xx, timeouts, malformed JSON) that outlasted the retries.
     #[error("market data unavailable after {attempts} attempt(s): {last}")]

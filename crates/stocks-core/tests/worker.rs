@@ -611,3 +611,61 @@ async fn records_are_processed_concurrently() {
     assert!(outcomes.iter().all(|o| *o == Outcome::Reported));
     assert_eq!(connections.all_messages().len(), 10);
 }
+
+#[tokio::test]
+async fn a_batch_asks_polygon_once_per_ticker_and_window_and_repeats_come_from_the_cache() {
+    use stocks_core::adapters::{CacheSettings, MarketCache};
+    let polygon = MockServer::start().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&polygon)
+        .await;
+    Mock::given(path_regex("^/v2/aggs/ticker/ZZZZ/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(empty_page("ZZZZ")))
+        .mount(&polygon)
+        .await;
+    let market = PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy()).unwrap();
+    let connections = Arc::new(FakeConnections::default());
+    let worker = Worker::new(
+        MarketCache::new(market, CacheSettings::default()),
+        connections.clone(),
+        Arc::new(FakeDeadLetters::default()),
+        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+        MAX_RECEIVE,
+    );
+    // Seven MSFT requests for October and three for an unknown symbol, in one batch.
+    let batch = |round: usize| {
+        (0..10)
+            .map(|i| {
+                let ticker = if i < 7 { "MSFT" } else { "ZZZZ" };
+                sqs_record(
+                    &format!("m{round}-{i}"),
+                    &job_body(ticker, &format!("c{round}-{i}"), true),
+                    1,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let outcomes = worker.process_batch(&batch(1)).await;
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::Reported).count(), 7);
+    assert_eq!(outcomes.iter().filter(|o| **o == Outcome::NoResults).count(), 3);
+    assert_eq!(
+        polygon.received_requests().await.unwrap().len(),
+        2,
+        "one call per distinct ticker and window"
+    );
+
+    // The same requests again, in a later batch: no new calls until the market closes.
+    worker.process_batch(&batch(2)).await;
+    assert_eq!(polygon.received_requests().await.unwrap().len(), 2);
+    let reports: Vec<_> = connections
+        .all_messages()
+        .into_iter()
+        .filter(|m| m.status_code == 200)
+        .collect();
+    assert_eq!(reports.len(), 14);
+    assert!(
+        reports.iter().all(|r| r.report_data == reports[0].report_data),
+        "every client gets the same numbers"
+    );
+}

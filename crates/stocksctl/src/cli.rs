@@ -120,6 +120,11 @@ pub struct LocalArgs {
     /// Milliseconds added to every demo-market response.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub market_latency: u64,
+
+    /// Market answers the worker keeps until the next market close, as deployed
+    /// (MARKET_CACHE_ENTRIES); 0 sends every request to the market.
+    #[arg(long, default_value_t = 512)]
+    pub market_cache_entries: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -180,6 +185,10 @@ impl LocalArgs {
             fault_rate: self.fault_rate,
             fault_seed: self.fault_seed,
             market_latency: Duration::from_millis(self.market_latency),
+            cache: stocks_core::adapters::CacheSettings {
+                entries: self.market_cache_entries,
+                max_age: None,
+            },
             ..LocalConfig::default()
         })
     }

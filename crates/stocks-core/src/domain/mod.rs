@@ -7,9 +7,11 @@
 //! - [`Bar`] / [`Report`] — Polygon's daily aggregates and the seed's numbers over them.
 //! - [`ClientMessage`] / [`ErrorCode`] — every frame the server sends.
 //! - [`DeadLetter`] / [`FailureReason`] — a job the worker gave up on, and why.
+//! - [`next_market_close`] — when cached daily bars may change.
 
 mod dead_letter;
 mod job;
+mod market_close;
 mod message;
 mod report;
 mod request;
@@ -18,6 +20,7 @@ mod window;
 
 pub use dead_letter::{DeadLetter, FailureReason, attribute};
 pub use job::{Job, JobError};
+pub use market_close::next_market_close;
 pub use message::{ClientMessage, ErrorCode};
 pub use report::{Bar, Report};
 pub use request::{MAX_BODY_BYTES, Rejection, STOCKS_ACTION, StockRequest, unrouted};

@@ -32,7 +32,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use stocks_core::adapters::{ApiGatewayConnections, ApiKey, PolygonClient, RetryPolicy, SqsQueue};
+use stocks_core::adapters::{
+    ApiGatewayConnections, ApiKey, CacheSettings, MarketCache, PolygonClient, RetryPolicy, SqsQueue,
+};
 use stocks_core::domain::WindowDays;
 use stocks_core::handlers::{Ingress, Worker};
 use stocks_core::ports::{CallbackUrl, error_chain};
@@ -88,6 +90,9 @@ pub struct LocalConfig {
     pub market_latency: Duration,
     /// The worker's Polygon retry policy.
     pub retry: RetryPolicy,
+    /// The worker's market cache (as deployed: identical requests coalesced, answers kept until
+    /// the next market close).
+    pub cache: CacheSettings,
 }
 
 impl Default for LocalConfig {
@@ -111,6 +116,7 @@ impl Default for LocalConfig {
                 budget: Duration::from_secs(10),
                 ..RetryPolicy::default()
             },
+            cache: CacheSettings::default(),
         }
     }
 }
@@ -190,7 +196,7 @@ pub async fn serve(
     };
     let polygon = PolygonClient::new(&market_base, &key, config.retry).map_err(StartError::Polygon)?;
     let worker = Arc::new(Worker::new(
-        polygon,
+        MarketCache::new(polygon, config.cache),
         connections.clone(),
         queue.clone(),
         callback.clone(),
