@@ -56,6 +56,19 @@ test-lambdas: $(TEST_TOOLS) ## The built x86_64 artefacts under cargo lambda's r
 	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
 	cargo test --locked --package stocksctl --test lambda_runtime -- --ignored
 
+# Seconds `make fuzz` runs for.
+FUZZ_TIME ?= 60
+CARGO_FUZZ := target/cargo-tools/bin/cargo-fuzz
+
+.PHONY: fuzz
+fuzz: $(CARGO_FUZZ) ## Fuzz the client-frame parser for FUZZ_TIME seconds (cargo fuzz, stable Rust)
+	$(PYTHON) scripts/fuzz-seeds.py
+	cd fuzz && PATH=$(CURDIR)/target/cargo-tools/bin:$$PATH cargo fuzz run --sanitizer none client_frame \
+		corpus/client_frame -- -max_total_time=$(FUZZ_TIME) -max_len=4096
+
+$(CARGO_FUZZ):
+	cargo install --locked --root target/cargo-tools cargo-fuzz
+
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all --check

@@ -422,3 +422,35 @@ async fn ws_send_result(ws: &mut support::Ws, message: Message) -> Result<(), to
     use futures::SinkExt;
     ws.send(message).await
 }
+
+#[tokio::test]
+async fn the_hostile_corpus_through_the_gateway() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stocks-core/tests/fixtures/hostile-frames.json");
+    let corpus: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let stack = Stack::start(config()).await;
+    let mut ws = stack.connect().await;
+    let (mut answered, mut too_big) = (0, 0);
+    for frame in corpus["frames"].as_array().unwrap() {
+        let (name, body) = (frame["name"].as_str().unwrap(), frame["frame"].as_str().unwrap());
+        if body.len() > Limits::default().max_frame {
+            // API Gateway refuses the frame itself before any route is chosen.
+            let mut alone = stack.connect().await;
+            send(&mut alone, body).await;
+            assert_eq!(expect_close(&mut alone).await.unwrap().code, CloseCode::Size, "{name}");
+            too_big += 1;
+            continue;
+        }
+        send(&mut ws, body).await;
+        let expected: ErrorCode = serde_json::from_value(frame["expect"].clone()).unwrap();
+        assert_eq!(next_message(&mut ws).await.error, Some(expected), "{name}");
+        answered += 1;
+    }
+    assert!(answered >= 50 && too_big >= 1, "{answered} answered, {too_big} too big");
+    let stats = stack.stats().await;
+    assert_eq!(
+        (stats.accepted, stats.errors, stats.dlq),
+        (0, answered, 0),
+        "nothing accepted, nothing queued"
+    );
+}
