@@ -309,7 +309,6 @@ impl Queue {
 /// Reads up to `max` messages without consuming them: they are visible again when this returns.
 pub async fn list(dlq: &Queue, max: usize) -> Result<Vec<DeadMessage>, DlqError> {
     let (mut held, mut out) = (HashMap::new(), Vec::new());
-    let progress = spinner("reading the DLQ");
     let result = async {
         while out.len() < max {
             let batch = dlq.next_batch(&mut held).await?;
@@ -317,12 +316,10 @@ pub async fn list(dlq: &Queue, max: usize) -> Result<Vec<DeadMessage>, DlqError>
                 break;
             }
             out.extend(batch);
-            progress.set_message(format!("read {} messages", out.len()));
         }
         Ok(())
     }
     .await;
-    progress.finish_and_clear();
     dlq.release(&held).await?;
     result.map(|()| {
         out.truncate(max);
@@ -533,19 +530,24 @@ pub async fn run(args: &crate::cli::DlqArgs) -> std::process::ExitCode {
     let sdk = crate::aws::sdk_config(args.aws.endpoint_url.as_deref(), args.aws.region.as_deref()).await;
     let client = Client::new(&sdk);
     let result = match &args.command {
-        DlqCommand::List { dlq_url, max, json } => list(&Queue::new(client, dlq_url), *max).await.map(|messages| {
-            if *json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&list_json(&messages)).expect("JSON values serialise")
-                );
-            } else if messages.is_empty() {
-                eprintln!("the DLQ is empty");
-            } else {
-                print!("{}", render_list(&messages));
-            }
-            ExitCode::SUCCESS
-        }),
+        DlqCommand::List { dlq_url, max, json } => {
+            let progress = spinner("reading the DLQ");
+            let listed = list(&Queue::new(client, dlq_url), *max).await;
+            progress.finish_and_clear();
+            listed.map(|messages| {
+                if *json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&list_json(&messages)).expect("JSON values serialise")
+                    );
+                } else if messages.is_empty() {
+                    eprintln!("the DLQ is empty");
+                } else {
+                    print!("{}", render_list(&messages));
+                }
+                ExitCode::SUCCESS
+            })
+        }
         DlqCommand::Replay {
             dlq_url,
             queue_url,

@@ -83,6 +83,25 @@ pub struct Stats {
     pub dlq: u64,
 }
 
+/// What the `@connections` posts about one request became (`GET /_local/requests`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RequestRecord {
+    /// Status codes of the messages delivered to the client, in order (202 first).
+    pub delivered: Vec<u16>,
+    /// Status codes of the messages that met 410 Gone.
+    pub gone: Vec<u16>,
+}
+
+/// Per-request records, the newest [`JOURNAL_CAPACITY`] requests.
+#[derive(Default)]
+struct Journal {
+    records: HashMap<String, RequestRecord>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// Requests the journal remembers before forgetting the oldest.
+pub const JOURNAL_CAPACITY: usize = 100_000;
+
 /// Something to write to a client.
 enum Outbound {
     Frame(Message),
@@ -110,6 +129,7 @@ pub struct Gateway {
     pub queue: Arc<LocalQueue>,
     pub counters: Counters,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
+    journal: Mutex<Journal>,
     pub shutdown: CancellationToken,
 }
 
@@ -130,12 +150,39 @@ impl Gateway {
             queue,
             counters: Counters::default(),
             connections: Mutex::new(HashMap::new()),
+            journal: Mutex::new(Journal::default()),
             shutdown,
         }
     }
 
     fn connections(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Connection>>> {
         self.connections.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a post under its request id.
+    fn journal(&self, message: Option<&ClientMessage>, delivered: bool) {
+        let Some((request_id, status)) = message.and_then(|m| Some((m.request_id.clone()?, m.status_code))) else {
+            return;
+        };
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        if !journal.records.contains_key(&request_id) {
+            if journal.order.len() >= JOURNAL_CAPACITY
+                && let Some(oldest) = journal.order.pop_front()
+            {
+                journal.records.remove(&oldest);
+            }
+            journal.order.push_back(request_id.clone());
+        }
+        let record = journal.records.entry(request_id).or_default();
+        if delivered {
+            record.delivered.push(status)
+        } else {
+            record.gone.push(status)
+        }
+    }
+
+    pub fn requests(&self) -> HashMap<String, RequestRecord> {
+        self.journal.lock().unwrap_or_else(|p| p.into_inner()).records.clone()
     }
 
     fn connection(&self, id: &str) -> Option<Arc<Connection>> {
@@ -409,27 +456,29 @@ pub async fn post_to_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<S
     if body.len() > gw.limits.max_message {
         return aws_error(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLargeException");
     }
-    let Some(conn) = gw.connection(&id) else {
+    let message = serde_json::from_slice::<ClientMessage>(&body).ok();
+    let frame = match std::str::from_utf8(&body) {
+        Ok(text) => Message::Text(text.to_owned().into()),
+        Err(_) => Message::Binary(body.clone()),
+    };
+    // Counted once, after the send was tried: delivered, or gone.
+    let delivered = gw
+        .connection(&id)
+        .is_some_and(|conn| conn.outbound.send(Outbound::Frame(frame)).is_ok());
+    gw.journal(message.as_ref(), delivered);
+    if !delivered {
         gw.counters.gone.fetch_add(1, Ordering::Relaxed);
         info!(target: "stocksctl::local", "→ {id} 410 gone (the client had left)");
         return gone();
-    };
-    count_and_log(&gw, &id, &body);
-    let frame = match std::str::from_utf8(&body) {
-        Ok(text) => Message::Text(text.to_owned().into()),
-        Err(_) => Message::Binary(body),
-    };
-    if conn.outbound.send(Outbound::Frame(frame)).is_err() {
-        gw.counters.gone.fetch_add(1, Ordering::Relaxed);
-        return gone();
     }
+    count_and_log(&gw, &id, message, body.len());
     StatusCode::OK.into_response()
 }
 
 /// One concise terminal line per message, and the stats counters.
-fn count_and_log(gw: &Gateway, id: &str, body: &[u8]) {
-    let Ok(msg) = serde_json::from_slice::<ClientMessage>(body) else {
-        info!(target: "stocksctl::local", "→ {id} {} bytes", body.len());
+fn count_and_log(gw: &Gateway, id: &str, message: Option<ClientMessage>, len: usize) {
+    let Some(msg) = message else {
+        info!(target: "stocksctl::local", "→ {id} {len} bytes");
         return;
     };
     let ticker = msg.ticker.as_deref().unwrap_or("-");

@@ -4,7 +4,7 @@
 //! ws://HOST:PORT/STAGE                  WebSocket API (API Gateway emulation)  → ingress handler
 //! /STAGE/@connections/{id}              @connections API (POST, GET, DELETE)   ← ingress and worker, via the AWS SDK
 //! /v2/aggs/ticker/{T}/range/1/day/…     demo market (Polygon's shape)          ← worker, via its reqwest client
-//! /_local/stats, /_local/dlq, /_local/connections, /_local/faults
+//! /_local/stats, /_local/dlq, /_local/connections, /_local/requests, /_local/faults
 //! ```
 //!
 //! Jobs go through an in-memory queue with SQS semantics (or a real SQS endpoint); an
@@ -255,6 +255,7 @@ fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>)
         .route("/_local/stats", get(stats))
         .route("/_local/dlq", get(dead_letters))
         .route("/_local/connections", get(gateway::list_connections))
+        .route("/_local/requests", get(requests))
         .with_state(gateway);
     let faults = Router::new().route("/_local/faults", get(get_faults).put(put_faults));
     let market_routes = match config.market {
@@ -270,6 +271,12 @@ fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>)
 
 async fn stats(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(gw.stats().await).into_response()
+}
+
+/// `GET /_local/requests`: request id -> the statuses delivered to its client, and those that
+/// met 410 Gone.
+async fn requests(State(gw): State<Arc<Gateway>>) -> Response {
+    axum::Json(gw.requests()).into_response()
 }
 
 async fn dead_letters(State(gw): State<Arc<Gateway>>) -> Response {

@@ -285,34 +285,29 @@ impl LocalQueue {
         }
     }
 
-    /// The dead jobs, without consuming them (SQS: received and made visible again at once).
+    /// The dead jobs, without consuming them (SQS: read with `stocksctl dlq list`'s loop, which
+    /// holds messages for the read and releases them at once).
     pub async fn dead_jobs(&self) -> Result<Vec<DeadJob>, QueueError> {
         match self {
             Self::Memory(q) => Ok(q.dead_jobs()),
             Self::Sqs { dlq, .. } => {
-                let messages = dlq.receive(10, Duration::ZERO, Some(Duration::from_secs(5))).await?;
-                let mut out = Vec::with_capacity(messages.len());
-                for m in messages {
-                    if let Some(receipt) = &m.receipt_handle {
-                        dlq.change_visibility(receipt, Duration::ZERO).await?;
-                    }
-                    out.push(DeadJob {
-                        message_id: m.message_id.unwrap_or_default(),
-                        body: m.body.unwrap_or_default(),
+                let queue = crate::dlq::Queue::new(dlq.client().clone(), dlq.url());
+                let messages = crate::dlq::list(&queue, usize::MAX)
+                    .await
+                    .map_err(|e| QueueError::Unavailable(e.into()))?;
+                Ok(messages
+                    .into_iter()
+                    .map(|m| DeadJob {
                         attributes: m
-                            .message_attributes
-                            .into_iter()
-                            .filter_map(|(k, v)| v.string_value.map(|s| (k, s)))
-                            .collect(),
-                        sent_at: m
                             .attributes
-                            .get("SentTimestamp")
-                            .and_then(|t| t.parse().ok())
-                            .and_then(DateTime::from_timestamp_millis)
-                            .unwrap_or_else(Utc::now),
-                    });
-                }
-                Ok(out)
+                            .iter()
+                            .filter_map(|(k, v)| v.string_value().map(|s| (k.clone(), s.to_owned())))
+                            .collect(),
+                        sent_at: m.sent_at.unwrap_or_else(Utc::now),
+                        message_id: m.message_id,
+                        body: m.body,
+                    })
+                    .collect())
             }
         }
     }
