@@ -56,6 +56,11 @@ test-lambdas: $(TEST_TOOLS) ## The built x86_64 artefacts under cargo lambda's r
 	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
 	cargo test --locked --package stocksctl --test lambda_runtime -- --ignored
 
+.PHONY: bench
+bench: ## Measure latency, throughput, handler cost, Lambda init/RSS/zip size -> bench/results.json
+	$(MAKE) build ARCH=x86_64
+	cargo run --release --locked --package stocksctl -- bench --lambda-dir $(call LAMBDA_DIR,x86_64) --out bench/results.json
+
 # Seconds `make fuzz` runs for.
 FUZZ_TIME ?= 60
 CARGO_FUZZ := target/cargo-tools/bin/cargo-fuzz

@@ -29,6 +29,7 @@ pub enum Command {
     Local(LocalArgs),
     Get(GetArgs),
     Dlq(DlqArgs),
+    Bench(BenchArgs),
 }
 
 /// Run the service locally: an API Gateway WebSocket emulator running the real handlers.
@@ -467,5 +468,55 @@ fn parse_per_second(s: &str) -> Result<f64, String> {
     match n.parse::<f64>() {
         Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
         _ => Err(format!("{s:?} is not a rate such as 10 or 10/s")),
+    }
+}
+
+/// Measure the service: end-to-end latency and throughput through the local stack, the
+/// handlers' own cost, and each Lambda artefact's size, init time and peak memory.
+///
+/// Prints the figures and writes them to --out. Run a release build (`make bench` does).
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Concurrent clients, one level each.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    pub clients: Vec<usize>,
+
+    /// Seconds measured per level.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub duration: u64,
+
+    /// Where `make build` put the zips (<dir>/<function>/bootstrap.zip); without it the Lambda
+    /// figures are skipped.
+    #[arg(long)]
+    pub lambda_dir: Option<std::path::PathBuf>,
+
+    /// Cold starts per function.
+    #[arg(long, default_value_t = 20)]
+    pub init_runs: usize,
+
+    /// Events per function before reading its peak memory.
+    #[arg(long, default_value_t = 100)]
+    pub invocations: usize,
+
+    /// Let the worker's market cache answer repeated requests (default: every report asks the
+    /// demo market over HTTP).
+    #[arg(long)]
+    pub market_cache: bool,
+
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench/results.json")]
+    pub out: std::path::PathBuf,
+}
+
+impl BenchArgs {
+    pub fn to_config(&self) -> crate::bench::BenchConfig {
+        crate::bench::BenchConfig {
+            clients: self.clients.clone(),
+            duration: Duration::from_secs(self.duration.max(1)),
+            lambda_dir: self.lambda_dir.clone(),
+            init_runs: self.init_runs.max(1),
+            invocations: self.invocations.max(1),
+            market_cache: self.market_cache,
+        }
     }
 }

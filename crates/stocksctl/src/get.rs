@@ -70,7 +70,7 @@ pub async fn run(req: &GetRequest) -> GetOutcome {
 }
 
 async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
-    let (mut socket, _) = match tokio_tungstenite::connect_async(req.url.as_str()).await {
+    let (mut socket, _) = match tokio_tungstenite::connect_async_with_config(req.url.as_str(), None, true).await {
         Ok(connected) => connected,
         Err(err) => return GetOutcome::NoAnswer(format!("could not connect to {}: {err}", req.url)),
     };

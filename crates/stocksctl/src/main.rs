@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use stocksctl::cli::{Cli, Command};
-use stocksctl::{dlq, get, local};
+use stocksctl::{bench, dlq, get, local};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -30,6 +30,23 @@ async fn main() -> ExitCode {
         }
         Command::Get(args) => get::run(&args.to_request()).await.exit_code(),
         Command::Dlq(args) => dlq::run(&args).await,
+        Command::Bench(args) => match bench::run(&args.to_config()).await {
+            Ok(results) => {
+                print!("{}", bench::render(&results));
+                let json = serde_json::to_string_pretty(&results).expect("results serialise");
+                if let Some(dir) = args.out.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                match std::fs::write(&args.out, json + "\n") {
+                    Ok(()) => {
+                        eprintln!("\nwritten to {}", args.out.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(err) => fail(&format!("cannot write {}: {err}", args.out.display())),
+                }
+            }
+            Err(why) => fail(&why),
+        },
     }
 }
 

@@ -234,6 +234,11 @@ pub async fn serve(
         shutdown.await;
         stop.cancel();
     });
+    // Small WebSocket frames and @connections calls must not wait on Nagle's algorithm for the
+    // peer's delayed ACK (40 ms each time; measured by `stocksctl bench`).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(cancel.clone().cancelled_owned())
         .await;

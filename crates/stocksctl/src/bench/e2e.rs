@@ -1,0 +1,113 @@
+//! End to end through the local stack: WebSocket send → report received, at a given number of
+//! concurrent clients, each reusing its connection (`"disconnect": false`) so the figure is the
+//! pipeline's, not TCP's.
+
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde::Serialize;
+use stocks_core::domain::ClientMessage;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::local::market::UNIVERSE;
+
+/// One concurrency level's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Level {
+    pub clients: usize,
+    pub reports: usize,
+    pub seconds: f64,
+    pub reports_per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Runs `clients` clients against `url` for `duration` (after a short warm-up).
+pub async fn level(url: &str, clients: usize, duration: Duration) -> Result<Level, String> {
+    let warmup = Duration::from_millis(500).min(duration / 4);
+    let started = Instant::now();
+    let measure_from = started + warmup;
+    let stop_at = measure_from + duration;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let url = url.to_owned();
+            tokio::spawn(async move { one_client(&url, c, measure_from, stop_at).await })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    if latencies.is_empty() {
+        return Err("no report arrived".into());
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1].as_secs_f64() * 1e3
+    };
+    let seconds = duration.as_secs_f64();
+    Ok(Level {
+        clients,
+        reports: latencies.len(),
+        seconds,
+        reports_per_second: latencies.len() as f64 / seconds,
+        p50_ms: pct(0.50),
+        p90_ms: pct(0.90),
+        p99_ms: pct(0.99),
+        max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    })
+}
+
+/// Request after request on one connection; latencies of those sent inside the window.
+async fn one_client(
+    url: &str,
+    client: usize,
+    measure_from: Instant,
+    stop_at: Instant,
+) -> Result<Vec<Duration>, String> {
+    // TCP_NODELAY: a small frame must not wait for the previous one's delayed ACK.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let mut latencies = Vec::new();
+    let mut n = client * 7919;
+    loop {
+        let now = Instant::now();
+        if now >= stop_at {
+            break;
+        }
+        n += 1;
+        let (ticker, _) = UNIVERSE[n % UNIVERSE.len()];
+        // The default window's length (30 days, ~21 bars), ending on many different days so the
+        // worker really asks the market.
+        let to = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap() + chrono::Days::new((n % 700) as u64);
+        let from = to - chrono::Days::new(29);
+        let body = format!(
+            r#"{{"action":"stocksaction","ticker":"{ticker}","from":"{from}","to":"{to}","disconnect":false}}"#
+        );
+        let sent = Instant::now();
+        ws.send(Message::text(body)).await.map_err(|e| format!("send: {e}"))?;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .map_err(|_| "no answer within 30 s".to_owned())?;
+            let Some(Ok(Message::Text(text))) = frame else {
+                return Err(format!("connection ended: {frame:?}"));
+            };
+            let msg: ClientMessage = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+            if msg.is_terminal() {
+                if msg.status_code != 200 {
+                    return Err(format!("expected a report, got {text}"));
+                }
+                break;
+            }
+        }
+        if sent >= measure_from {
+            latencies.push(sent.elapsed());
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(latencies)
+}

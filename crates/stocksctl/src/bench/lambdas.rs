@@ -1,0 +1,321 @@
+//! The deployed artefacts: zip size, init time and peak memory of each `bootstrap`.
+//!
+//! Init time is process start to the first `GET /runtime/invocation/next`, measured against a
+//! minimal Lambda Runtime API served here (so nothing else is timed). Peak RSS is the process's
+//! high-water mark (`VmHWM`) after it has handled a series of real events: the worker fetches
+//! from the local stack's demo market and posts to its `@connections` API.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::Notify;
+
+pub const FUNCTIONS: [&str; 4] = ["stocks-connect", "stocks-disconnect", "stocks-ingress", "stocks-worker"];
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LambdaFigures {
+    pub name: String,
+    pub zip_bytes: u64,
+    pub binary_bytes: u64,
+    /// Median of `init_runs` cold starts, milliseconds.
+    pub init_ms_median: f64,
+    pub init_ms_max: f64,
+    pub init_runs: usize,
+    /// High-water mark after `invocations` events, KiB.
+    pub peak_rss_kib: u64,
+    pub invocations: usize,
+}
+
+/// A one-function Runtime API: hands out queued events, records when the function first asked
+/// and how many responses it sent.
+#[derive(Default)]
+struct RuntimeApi {
+    first_poll: Mutex<Option<Instant>>,
+    events: Mutex<VecDeque<Value>>,
+    responses: Mutex<usize>,
+    errors: Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
+    api.first_poll.lock().unwrap().get_or_insert_with(Instant::now);
+    api.changed.notify_waiters();
+    loop {
+        let notified = api.changed.notified();
+        if let Some(event) = api.events.lock().unwrap().pop_front() {
+            let mut headers = HeaderMap::new();
+            let id = format!("{:032x}", fastrand::u128(..));
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&id).expect("hex"),
+            );
+            let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+            headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:000000000000:function:bench"),
+            );
+            return (headers, axum::Json(event)).into_response();
+        }
+        notified.await;
+    }
+}
+
+async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(_): UrlPath<String>) -> StatusCode {
+    *api.responses.lock().unwrap() += 1;
+    api.changed.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+async fn error(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
+    api.errors.lock().unwrap().push(body);
+    *api.responses.lock().unwrap() += 1;
+    api.changed.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
+    api.errors.lock().unwrap().push(body);
+    api.changed.notify_waiters();
+    StatusCode::ACCEPTED
+}
+
+/// Serves a Runtime API on a free port until dropped.
+struct Served {
+    api: Arc<RuntimeApi>,
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve_runtime_api() -> Served {
+    let api = Arc::new(RuntimeApi::default());
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("bound");
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Served { api, addr, task }
+}
+
+/// Kills the function when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The environment each function gets (no network is needed before the first invocation).
+fn environment(name: &str, runtime_api: std::net::SocketAddr, stack: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let callback = format!("http://{stack}/local");
+    let extra: &[(&str, String)] = match name {
+        "stocks-ingress" => &[
+            ("QUEUE_URL", "http://127.0.0.1:9/000000000000/jobs".into()),
+            ("CALLBACK_URL", callback),
+        ],
+        "stocks-worker" => &[
+            ("CALLBACK_URL", callback),
+            // A literal key: reading SSM would time a network call, not the binary.
+            ("POLYGON_API_KEY", "bench".into()),
+            ("POLYGON_BASE_URL", format!("http://{stack}")),
+            ("DLQ_URL", "http://127.0.0.1:9/000000000000/dlq".into()),
+            ("MAX_RECEIVE_COUNT", "3".into()),
+        ],
+        _ => &[],
+    };
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    env
+}
+
+fn unpack(zip: &Path, into: &Path) -> Result<PathBuf, String> {
+    let file = std::fs::File::open(zip).map_err(|e| format!("{}: {e}", zip.display()))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", zip.display()))?;
+    let mut entry = archive
+        .by_name("bootstrap")
+        .map_err(|e| format!("{}: {e}", zip.display()))?;
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    let bin = into.join("bootstrap");
+    std::fs::write(&bin, bytes).map_err(|e| e.to_string())?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    Ok(bin)
+}
+
+/// One cold start: milliseconds from spawn to the first poll.
+async fn cold_start(bin: &Path, name: &str, stack: &str) -> Result<(f64, Running, Served), String> {
+    let served = serve_runtime_api().await;
+    let spawned = Instant::now();
+    let child = Command::new(bin)
+        .env_clear()
+        .envs(environment(name, served.addr, stack))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{name}: {e}"))?;
+    let running = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let api = served.api.clone();
+    loop {
+        let notified = api.changed.notified();
+        let first_poll = *api.first_poll.lock().unwrap();
+        if let Some(at) = first_poll {
+            drop(notified);
+            return Ok(((at - spawned).as_secs_f64() * 1e3, running, served));
+        }
+        if let Some(err) = api.errors.lock().unwrap().first() {
+            return Err(format!("{name} failed to start: {err}"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{name} never polled the runtime API"));
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+    }
+}
+
+/// Events to feed each function for the memory figure.
+fn events(name: &str, n: usize) -> Vec<Value> {
+    let fixture = |route: &str, body: Option<String>| {
+        serde_json::json!({
+            "requestContext": {
+                "routeKey": route, "eventType": if body.is_some() { "MESSAGE" } else { "CONNECT" },
+                "connectionId": format!("bench{:011x}=", fastrand::u64(..) >> 20), "requestId": "bench",
+                "connectedAt": 1_795_514_395_000i64, "requestTimeEpoch": chrono::Utc::now().timestamp_millis(),
+                "domainName": "localhost", "stage": "local"
+            },
+            "body": body, "isBase64Encoded": false
+        })
+    };
+    (0..n)
+        .map(|i| match name {
+            "stocks-connect" => fixture("$connect", None),
+            "stocks-disconnect" => fixture("$disconnect", None),
+            "stocks-ingress" => fixture(
+                "stocksaction",
+                Some(format!(r#"{{"action":"stocksaction","ticker":"MSFT","from":"2024-01-02","to":"2024-{:02}-28"}}"#, 1 + i % 12)),
+            ),
+            _ => {
+                let records: Vec<Value> = (0..10)
+                    .map(|r| {
+                        let (ticker, _) = crate::local::market::UNIVERSE[(i * 10 + r) % crate::local::market::UNIVERSE.len()];
+                        let job = serde_json::json!({
+                            "v": 1, "requestId": "bench", "connectionId": "gone=", "ticker": ticker,
+                            "from": "2023-01-03", "to": format!("2024-{:02}-28", 1 + i % 12), "disconnect": true,
+                            "enqueuedAt": chrono::Utc::now()
+                        });
+                        serde_json::json!({"messageId": format!("m{i}-{r}"), "body": job.to_string(), "attributes": {"ApproximateReceiveCount": "1"}})
+                    })
+                    .collect();
+                serde_json::json!({"Records": records})
+            }
+        })
+        .collect()
+}
+
+/// Peak RSS of a running function after it has handled `n` events.
+async fn peak_rss(running: &Running, served: &Served, name: &str, n: usize) -> Result<u64, String> {
+    served.api.events.lock().unwrap().extend(events(name, n));
+    served.api.changed.notify_waiters();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let notified = served.api.changed.notified();
+        if *served.api.responses.lock().unwrap() >= n {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{name} handled only {} of {n} events",
+                served.api.responses.lock().unwrap()
+            ));
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", running.0.id())).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| "no VmHWM in /proc status".into())
+}
+
+pub async fn measure(
+    lambda_dir: &Path,
+    stack: &str,
+    init_runs: usize,
+    invocations: usize,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<LambdaFigures>, String> {
+    let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for name in FUNCTIONS {
+        let zip = lambda_dir.join(name).join("bootstrap.zip");
+        let dir = scratch.path().join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let bin = unpack(&zip, &dir)?;
+        let mut inits = Vec::with_capacity(init_runs);
+        let mut last = None;
+        for run in 0..init_runs {
+            progress.set_message(format!("{name}: cold start {}/{init_runs}", run + 1));
+            let (ms, running, served) = cold_start(&bin, name, stack).await?;
+            inits.push(ms);
+            last = Some((running, served));
+        }
+        let (running, served) = last.ok_or("init_runs must be at least 1")?;
+        progress.set_message(format!("{name}: {invocations} invocations"));
+        let rss = peak_rss(&running, &served, name, invocations).await?;
+        if let Some(err) = served.api.errors.lock().unwrap().first() {
+            return Err(format!("{name} answered an error during the memory run: {err}"));
+        }
+        inits.sort_by(f64::total_cmp);
+        out.push(LambdaFigures {
+            name: name.to_owned(),
+            zip_bytes: std::fs::metadata(&zip).map_err(|e| e.to_string())?.len(),
+            binary_bytes: std::fs::metadata(&bin).map_err(|e| e.to_string())?.len(),
+            init_ms_median: inits[inits.len() / 2],
+            init_ms_max: *inits.last().unwrap_or(&0.0),
+            init_runs,
+            peak_rss_kib: rss,
+            invocations,
+        });
+        progress.inc(1);
+    }
+    Ok(out)
+}

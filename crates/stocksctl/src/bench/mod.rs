@@ -1,0 +1,188 @@
+//! `stocksctl bench`: the service's speed, measured, written to `bench/results.json`.
+//!
+//! - [`e2e`] — send → report through the local stack at several client counts.
+//! - [`handlers`] — the ingress and worker handlers' own cost per request.
+//! - [`lambdas`] — each deployed artefact's zip size, cold-start init time and peak RSS.
+//!
+//! These are benchmarks, run on demand (`make bench`), never timed assertions in tests.
+
+pub mod e2e;
+pub mod handlers;
+pub mod lambdas;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use stocks_core::adapters::CacheSettings;
+
+use crate::local::{LocalConfig, serve};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    pub clients: Vec<usize>,
+    pub duration: Duration,
+    /// Directory of `<function>/bootstrap.zip` (`make build`); skipped when `None`.
+    pub lambda_dir: Option<PathBuf>,
+    pub init_runs: usize,
+    pub invocations: usize,
+    /// Let the worker's market cache answer repeats (off: every report asks the market).
+    pub market_cache: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub settings: Settings,
+    pub end_to_end: Vec<e2e::Level>,
+    pub handlers: handlers::HandlerCosts,
+    pub lambdas: Vec<lambdas::LambdaFigures>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    pub seconds_per_level: f64,
+    pub market_cache: bool,
+    pub build: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub kernel: String,
+    pub measured_at: String,
+}
+
+impl Machine {
+    fn read() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let field = |text: &str, key: &str| {
+            text.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_owned())
+        };
+        Self {
+            cpu: field(&cpuinfo, "model name").unwrap_or_else(|| "unknown".into()),
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+            memory_gib: field(&meminfo, "MemTotal")
+                .and_then(|v| v.trim_end_matches("kB").trim().parse::<f64>().ok())
+                .map_or(0.0, |kib| (kib / 1024.0 / 1024.0 * 10.0).round() / 10.0),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            measured_at: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        }
+    }
+}
+
+pub async fn run(config: &BenchConfig) -> Result<Results, String> {
+    let phases = config.clients.len() as u64
+        + 1
+        + if config.lambda_dir.is_some() {
+            lambdas::FUNCTIONS.len() as u64
+        } else {
+            0
+        };
+    let progress = ProgressBar::new(phases);
+    progress.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})").expect("valid template"));
+
+    // The local stack, in this process, as `make dev` runs it (no logs: they would be timed).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stack_config = LocalConfig {
+        cache: if config.market_cache {
+            CacheSettings::default()
+        } else {
+            CacheSettings {
+                entries: 0,
+                max_age: None,
+            }
+        },
+        concurrency: 16,
+        ..LocalConfig::default()
+    };
+    let stack = tokio::spawn(serve(listener, stack_config, async move {
+        let _ = stopped.await;
+    }));
+    let url = format!("ws://{addr}/local");
+
+    let mut end_to_end = Vec::new();
+    for &clients in &config.clients {
+        progress.set_message(format!("end to end, {clients} client(s)"));
+        end_to_end.push(e2e::level(&url, clients, config.duration).await?);
+        progress.inc(1);
+    }
+    progress.set_message("handler costs");
+    let handlers = handlers::measure(config.duration).await;
+    progress.inc(1);
+    let lambdas = match &config.lambda_dir {
+        Some(dir) => lambdas::measure(dir, &addr.to_string(), config.init_runs, config.invocations, &progress).await?,
+        None => Vec::new(),
+    };
+    progress.finish_and_clear();
+    let _ = stop.send(());
+    let _ = stack.await;
+    Ok(Results {
+        machine: Machine::read(),
+        settings: Settings {
+            seconds_per_level: config.duration.as_secs_f64(),
+            market_cache: config.market_cache,
+            build: if cfg!(debug_assertions) {
+                "debug (use --release for real figures)"
+            } else {
+                "release"
+            },
+        },
+        end_to_end,
+        handlers,
+        lambdas,
+    })
+}
+
+/// The results as the tables `make bench` prints.
+pub fn render(r: &Results) -> String {
+    let mut out = format!(
+        "machine: {} ({} cores, {} GiB), {} build, {}\n\nend to end (send -> report, local stack, market cache {}):\n",
+        r.machine.cpu,
+        r.machine.cores,
+        r.machine.memory_gib,
+        r.settings.build,
+        r.machine.measured_at,
+        if r.settings.market_cache { "on" } else { "off" }
+    );
+    out.push_str("  clients   reports/s    p50 ms    p90 ms    p99 ms    max ms\n");
+    for l in &r.end_to_end {
+        out.push_str(&format!(
+            "  {:>7}  {:>10.0}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}\n",
+            l.clients, l.reports_per_second, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        ));
+    }
+    out.push_str(&format!(
+        "\nhandlers (in-memory ports): ingress {:.1} µs/request, worker {:.1} µs/record\n",
+        r.handlers.ingress_us_per_request, r.handlers.worker_us_per_record
+    ));
+    if !r.lambdas.is_empty() {
+        out.push_str("\nlambdas:\n  function            zip MiB   init ms (median/max)   peak RSS MiB\n");
+        for l in &r.lambdas {
+            out.push_str(&format!(
+                "  {:<18}  {:>7.2}   {:>8.2} / {:<8.2}      {:>8.1}\n",
+                l.name,
+                l.zip_bytes as f64 / 1048576.0,
+                l.init_ms_median,
+                l.init_ms_max,
+                l.peak_rss_kib as f64 / 1024.0
+            ));
+        }
+    }
+    out
+}
