@@ -7,8 +7,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::json;
 use stocks_core::adapters::{ApiKey, PolygonClient, RetryPolicy, SqsQueue};
 use stocks_core::domain::{ErrorCode, Job, WindowDays, attribute};
 use stocks_core::handlers::{Ingress, IngressOutcome, Outcome, Worker};
@@ -22,37 +20,9 @@ const NOW: Option<Duration> = Some(Duration::ZERO);
 
 /// Creates a DLQ and a jobs queue redriving to it after `max_receive` receives.
 async fn queues(moto: &MotoServer, name: &str, max_receive: u32) -> (SqsQueue, SqsQueue) {
+    let q = moto.jobs_and_dlq(name, Some(max_receive), Some(30)).await;
     let sqs = moto.sqs_client();
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive.to_string()}).to_string();
-    let jobs_url = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .attributes(QueueAttributeName::VisibilityTimeout, "30")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (SqsQueue::new(sqs.clone(), jobs_url), SqsQueue::new(sqs, dlq_url))
+    (SqsQueue::new(sqs.clone(), q.jobs_url), SqsQueue::new(sqs, q.dlq_url))
 }
 
 fn ingress(queue: &SqsQueue, connections: Arc<FakeConnections>) -> Ingress<SqsQueue, Arc<FakeConnections>> {
@@ -185,4 +155,31 @@ async fn the_worker_dead_letters_on_the_last_attempt_with_failure_attributes() {
         jobs.receive(10, Duration::ZERO, NOW).await.unwrap().is_empty(),
         "nothing left behind"
     );
+}
+
+#[tokio::test]
+async fn delete_batch_removes_exactly_the_given_messages() {
+    let moto = MotoServer::start();
+    let (jobs, _dlq) = queues(&moto, "batch", 3).await;
+    for i in 0..12 {
+        jobs.send_raw(&format!("job {i}"), &[]).await.unwrap();
+    }
+    let mut received = Vec::new();
+    while received.len() < 12 {
+        received.extend(
+            jobs.receive(10, Duration::ZERO, Some(Duration::from_secs(30)))
+                .await
+                .unwrap(),
+        );
+    }
+    // Delete eleven of twelve, across two batch calls.
+    let keep = received.pop().unwrap();
+    let receipts: Vec<&str> = received.iter().map(|m| m.receipt_handle.as_deref().unwrap()).collect();
+    assert_eq!(jobs.delete_batch(&receipts).await.unwrap(), Vec::<String>::new());
+    jobs.change_visibility(keep.receipt_handle.as_deref().unwrap(), Duration::ZERO)
+        .await
+        .unwrap();
+    let left = jobs.receive(10, Duration::ZERO, None).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].body, keep.body);
 }

@@ -669,3 +669,100 @@ async fn a_batch_asks_polygon_once_per_ticker_and_window_and_repeats_come_from_t
         "every client gets the same numbers"
     );
 }
+
+#[tokio::test]
+async fn a_second_delivery_of_a_finished_message_answers_nobody_twice() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+    let record = sqs_record("m1", &job_body("MSFT", "c1", false), 1);
+    assert_eq!(
+        h.worker.process_batch(std::slice::from_ref(&record)).await,
+        [Outcome::Reported]
+    );
+    // SQS delivers at least once: the same message again.
+    let response = h
+        .worker
+        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", false), 2)]))
+        .await;
+    assert!(response.batch_item_failures.is_empty(), "acknowledged");
+    assert_eq!(h.connections.messages_to("c1").len(), 1, "one report, not two");
+    assert_eq!(h.polygon.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_same_message_twice_at_once_is_handled_once() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(msft_page())
+                .set_delay(Duration::from_millis(100)),
+        )
+        .mount(&h.polygon)
+        .await;
+    let record = sqs_record("m1", &job_body("MSFT", "c1", true), 1);
+    let (a, b) = tokio::join!(h.worker.process(&record), h.worker.process(&record));
+    let mut outcomes = [a, b];
+    outcomes.sort_by_key(|o| o.as_str());
+    assert_eq!(
+        outcomes,
+        [Outcome::Duplicate, Outcome::Reported],
+        "the copy waits, then is acknowledged"
+    );
+    assert_eq!(h.connections.messages_to("c1").len(), 1);
+    assert_eq!(h.polygon.received_requests().await.unwrap().len(), 1);
+    assert_eq!(h.worker.process(&record).await, Outcome::Duplicate);
+}
+
+#[tokio::test]
+async fn a_copy_carrying_the_final_count_runs_when_the_first_copy_fails() {
+    // Duplicate deliveries also raise ApproximateReceiveCount: the copy may be the last try.
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_millis(50)))
+        .mount(&h.polygon)
+        .await;
+    let body = job_body("MSFT", "c1", true);
+    let (first, last) = (sqs_record("m1", &body, 1), sqs_record("m1", &body, MAX_RECEIVE));
+    let (a, b) = tokio::join!(h.worker.process(&first), h.worker.process(&last));
+    assert_eq!(a, Outcome::Retry);
+    assert_eq!(
+        b,
+        Outcome::DeadLettered(FailureReason::UpstreamUnavailable),
+        "the final copy parks the job itself"
+    );
+    let told = h.connections.messages_to("c1");
+    assert_eq!(told.len(), 1, "the client is told once");
+    assert_eq!(told[0].error, Some(ErrorCode::UpstreamUnavailable));
+    assert_eq!(h.dead_letters.letters().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_message_runs_again_and_a_replay_is_a_new_message() {
+    let h = harness().await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .mount(&h.polygon)
+        .await;
+    Mock::given(path(MSFT_OCT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
+        .mount(&h.polygon)
+        .await;
+    let body = job_body("MSFT", "c1", false);
+    assert_eq!(h.worker.process(&sqs_record("m1", &body, 1)).await, Outcome::Retry);
+    assert_eq!(
+        h.worker.process(&sqs_record("m1", &body, 2)).await,
+        Outcome::Reported,
+        "not taken for a duplicate"
+    );
+    // An operator's replay sends the same body as a new message: it runs.
+    assert_eq!(
+        h.worker.process(&sqs_record("replayed-m1", &body, 1)).await,
+        Outcome::Reported
+    );
+    assert_eq!(h.connections.messages_to("c1").len(), 2);
+}

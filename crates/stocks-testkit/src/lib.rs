@@ -81,6 +81,60 @@ impl MotoServer {
     }
 }
 
+/// A jobs queue and the dead-letter queue it redrives to.
+#[derive(Clone, Debug)]
+pub struct Queues {
+    pub jobs_url: String,
+    pub dlq_url: String,
+    pub dlq_arn: String,
+}
+
+impl MotoServer {
+    /// Creates `<name>` redriving to `<name>-dlq` after `max_receive_count` receives (no redrive
+    /// policy when `None`), with the given visibility timeout (SQS's 30 s when `None`).
+    pub async fn jobs_and_dlq(
+        &self,
+        name: &str,
+        max_receive_count: Option<u32>,
+        visibility_timeout_secs: Option<u32>,
+    ) -> Queues {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let sqs = self.sqs_client();
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-dlq"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let dlq_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        let mut jobs = sqs.create_queue().queue_name(name);
+        if let Some(max) = max_receive_count {
+            let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max}"}}"#);
+            jobs = jobs.attributes(QueueAttributeName::RedrivePolicy, policy);
+        }
+        if let Some(secs) = visibility_timeout_secs {
+            jobs = jobs.attributes(QueueAttributeName::VisibilityTimeout, secs.to_string());
+        }
+        let jobs_url = jobs.send().await.unwrap().queue_url.unwrap();
+        Queues {
+            jobs_url,
+            dlq_url,
+            dlq_arn,
+        }
+    }
+}
+
 impl Drop for MotoServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

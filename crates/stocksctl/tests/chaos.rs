@@ -14,13 +14,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use futures::StreamExt;
 use serde_json::json;
 use stocks_core::adapters::{CacheSettings, RetryPolicy};
 use stocks_core::domain::ClientMessage;
 use stocks_testkit::MotoServer;
-use stocksctl::dlq::{self, Queue, ReplayOptions, Selection};
 use stocksctl::local::gateway::RequestRecord;
 use stocksctl::local::market::UNIVERSE;
 use stocksctl::local::{LocalConfig, QueueMode};
@@ -102,34 +100,10 @@ async fn client(url: String, i: usize) -> Seen {
 async fn every_accepted_request_ends_exactly_once_under_faults() {
     let moto = MotoServer::start();
     let sqs = moto.sqs_client();
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("chaos-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let redrive =
-        json!({"deadLetterTargetArn": arn.attributes.unwrap()[&QueueAttributeName::QueueArn], "maxReceiveCount": "2"});
-    let jobs_url = sqs
-        .create_queue()
-        .queue_name("chaos-jobs")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        // Longer than any worker batch here, so a job is never delivered twice at once.
-        .attributes(QueueAttributeName::VisibilityTimeout, "4")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    // The visibility timeout is longer than any worker batch here, so a job is never delivered
+    // twice at once.
+    let queues = moto.jobs_and_dlq("chaos-jobs", Some(2), Some(6)).await;
+    let (jobs_url, dlq_url) = (queues.jobs_url, queues.dlq_url);
 
     let stack = Stack::start(LocalConfig {
         queue: QueueMode::Sqs {
@@ -258,29 +232,8 @@ async fn every_accepted_request_ends_exactly_once_under_faults() {
     assert_eq!(stats.dlq, tally["dlq"]);
 
     // ---------------------------------------------------------------- recovery
-    let cleared: serde_json::Value = reqwest::Client::new()
-        .put(stack.http_url("/_local/faults"))
-        .json(&json!({"rate": 0.0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(cleared["rate"], 0.0);
-    let options = ReplayOptions {
-        selection: Selection::default(),
-        execute: true,
-        max: None,
-        rate: 500.0,
-    };
-    let (summary, _) = dlq::replay(
-        &Queue::new(sqs.clone(), &dlq_url),
-        &Queue::new(sqs.clone(), &jobs_url),
-        &options,
-    )
-    .await
-    .unwrap();
+    stack.set_fault_rate(0.0).await;
+    let summary = support::replay_everything(&sqs, &dlq_url, &jobs_url).await;
     assert_eq!((summary.moved as u64, summary.failed), (tally["dlq"], 0));
 
     // Each replayed job now ends with a report or NO_RESULTS: delivered to the clients that

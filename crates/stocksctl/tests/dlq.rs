@@ -53,22 +53,8 @@ const JOBS: [(&str, &str, i64); 5] = [
 async fn seeded() -> (Seeded, Vec<(&'static str, String)>) {
     let moto = MotoServer::start();
     let sqs = moto.sqs_client();
-    let jobs_url = sqs
-        .create_queue()
-        .queue_name("jobs")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("jobs-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queues = moto.jobs_and_dlq("jobs", None, None).await;
+    let (jobs_url, dlq_url) = (queues.jobs_url, queues.dlq_url);
     let mut bodies = Vec::new();
     for (name, ticker, age) in JOBS {
         let body = job(ticker, age, name);
@@ -505,22 +491,8 @@ async fn redrive_and_status_use_sqs_move_tasks() {
 async fn a_job_failed_by_an_outage_is_replayed_to_its_still_connected_client() {
     let moto = MotoServer::start();
     let sqs = moto.sqs_client();
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("stocks-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let jobs_url = sqs
-        .create_queue()
-        .queue_name("stocks-jobs")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queues = moto.jobs_and_dlq("stocks-jobs", None, None).await;
+    let (jobs_url, dlq_url) = (queues.jobs_url, queues.dlq_url);
     let queue = QueueMode::Sqs {
         endpoint: Some(moto.endpoint().to_owned()),
         region: None,
@@ -548,29 +520,8 @@ async fn a_job_failed_by_an_outage_is_replayed_to_its_still_connected_client() {
     stack.wait_for_stats("the dead letter", |st| st.dlq == 1).await;
 
     // The outage ends; the operator replays.
-    let cleared: serde_json::Value = reqwest::Client::new()
-        .put(stack.http_url("/_local/faults"))
-        .json(&json!({"rate": 0.0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(cleared["rate"], 0.0);
-    let options = ReplayOptions {
-        selection: Selection::default(),
-        execute: true,
-        max: None,
-        rate: 100.0,
-    };
-    let (summary, _) = dlq::replay(
-        &Queue::new(sqs.clone(), &dlq_url),
-        &Queue::new(sqs.clone(), &jobs_url),
-        &options,
-    )
-    .await
-    .unwrap();
+    stack.set_fault_rate(0.0).await;
+    let summary = support::replay_everything(&sqs, &dlq_url, &jobs_url).await;
     assert_eq!(summary.moved, 1);
 
     let report = next_message(&mut ws).await;

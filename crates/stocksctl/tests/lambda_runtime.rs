@@ -206,22 +206,8 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
     // moto: the queues and the key.
     let moto = MotoServer::start();
     let sqs = moto.sqs_client();
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("stocks-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let jobs_url = sqs
-        .create_queue()
-        .queue_name("stocks-jobs")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queues = moto.jobs_and_dlq("stocks-jobs", None, None).await;
+    let (jobs_url, dlq_url) = (queues.jobs_url, queues.dlq_url);
     let ssm = aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::Config::builder()
             .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())

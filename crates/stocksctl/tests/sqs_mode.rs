@@ -3,42 +3,14 @@
 
 mod support;
 
-use aws_sdk_sqs::types::QueueAttributeName;
 use stocks_core::domain::ErrorCode;
 use stocks_testkit::MotoServer;
 use stocksctl::local::{LocalConfig, QueueMode};
 use support::{Stack, config, expect_close, next_message, request, send};
 
 async fn moto_queues(moto: &MotoServer, max_receive: u32) -> (String, String) {
-    let sqs = moto.sqs_client();
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name("stocks-dlq")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let arn = attrs.attributes.unwrap()[&QueueAttributeName::QueueArn].clone();
-    let redrive =
-        serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive.to_string()}).to_string();
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("stocks-jobs")
-        .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    (queue_url, dlq_url)
+    let q = moto.jobs_and_dlq("stocks-jobs", Some(max_receive), None).await;
+    (q.jobs_url, q.dlq_url)
 }
 
 #[tokio::test]

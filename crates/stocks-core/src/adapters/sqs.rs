@@ -94,6 +94,39 @@ impl SqsQueue {
         Ok(())
     }
 
+    /// Deletes received messages in one `DeleteMessageBatch` call per ten, as Lambda's event
+    /// source mapping does. Returns the receipts SQS refused to delete.
+    pub async fn delete_batch(&self, receipts: &[&str]) -> Result<Vec<String>, QueueError> {
+        let mut refused = Vec::new();
+        for chunk in receipts.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*receipt)
+                        .build()
+                        .map_err(|e| QueueError::Unavailable(e.into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let output = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError::Unavailable(e.into()))?;
+            for failure in output.failed {
+                if let Some(receipt) = failure.id.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+                    refused.push((*receipt).to_owned());
+                }
+            }
+        }
+        Ok(refused)
+    }
+
     /// Makes a received message visible again after `timeout` (zero: at once).
     pub async fn change_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), QueueError> {
         self.client

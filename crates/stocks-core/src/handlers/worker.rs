@@ -11,6 +11,7 @@
 //! | market unavailable, not the last attempt | — | failed: SQS redelivers after the visibility timeout |
 //! | market unavailable on the last attempt, or refused (401/403) | 503 UPSTREAM_UNAVAILABLE, then closed | dead-lettered by the worker, acked |
 //! | body is not a job | — | dead-lettered, acked |
+//! | a second delivery of a message this instance finished (SQS is at-least-once) | — | acked, nothing sent; a copy that arrives mid-flight waits, then is acked, or runs itself if the first did not finish |
 //!
 //! The worker dead-letters (to `DLQ_URL`, with failure attributes) *before* telling the client,
 //! so a failed dead-letter send never produces a second terminal message on the retry. If that
@@ -35,6 +36,61 @@ pub struct Worker<M, C, D> {
     /// `MAX_RECEIVE_COUNT`, equal to the queue's redrive `maxReceiveCount`: the delivery at
     /// which this worker stops leaving retries to SQS and dead-letters the job itself.
     max_receive_count: u32,
+    /// SQS message ids in flight or recently finished here: SQS delivers at least once, and a
+    /// second delivery of a finished job must not answer its client twice.
+    deliveries: Deliveries,
+}
+
+/// A delivery already seen by this instance.
+#[derive(Clone, Debug)]
+enum Seen {
+    /// Being handled; the value becomes `Some(finished)` when it ends.
+    InFlight(tokio::sync::watch::Receiver<Option<bool>>),
+    Finished(std::time::Instant),
+}
+
+/// Recently seen SQS message ids, per instance (best effort: another instance can still see a
+/// duplicate; the visibility timeout makes that rare).
+struct Deliveries(std::sync::Mutex<lru::LruCache<String, Seen>>);
+
+/// The claim on a delivery; [`Deliveries::release`] ends it (dropping it counts as a retry).
+struct Claim(tokio::sync::watch::Sender<Option<bool>>);
+
+impl Deliveries {
+    /// How many ids are remembered, and for how long after they finish.
+    const CAPACITY: usize = 10_000;
+    const REMEMBER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+    fn new() -> Self {
+        Self(std::sync::Mutex::new(lru::LruCache::new(
+            std::num::NonZeroUsize::new(Self::CAPACITY).expect("non-zero"),
+        )))
+    }
+
+    /// Claims a message id, or says how it was already seen.
+    fn claim(&self, id: &str) -> Result<Claim, Seen> {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get(id) {
+            Some(Seen::Finished(at)) if at.elapsed() > Self::REMEMBER => {}
+            Some(earlier) => return Err(earlier.clone()),
+            None => {}
+        }
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        seen.put(id.to_owned(), Seen::InFlight(rx));
+        Ok(Claim(tx))
+    }
+
+    /// Ends a claim: a finished delivery is remembered; a retried one is forgotten, so its
+    /// next delivery runs again.
+    fn release(&self, id: &str, claim: Claim, finished: bool) {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if finished {
+            seen.put(id.to_owned(), Seen::Finished(std::time::Instant::now()));
+        } else {
+            seen.pop(id);
+        }
+        let _ = claim.0.send(Some(finished));
+    }
 }
 
 /// How one record ended.
@@ -50,6 +106,8 @@ pub enum Outcome {
     DeadLettered(FailureReason),
     /// Report the record as failed so SQS delivers it again.
     Retry,
+    /// A second delivery of a message this instance already finished: acknowledged, nothing sent.
+    Duplicate,
 }
 
 impl Outcome {
@@ -60,6 +118,7 @@ impl Outcome {
             Self::ClientGone => "client_gone",
             Self::DeadLettered(_) => "dead_lettered",
             Self::Retry => "retry",
+            Self::Duplicate => "duplicate",
         }
     }
 }
@@ -72,6 +131,7 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
             dead_letters,
             callback,
             max_receive_count: max_receive_count.max(1),
+            deliveries: Deliveries::new(),
         }
     }
 
@@ -79,7 +139,7 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let outcomes = self.process_batch(&event.records).await;
         let mut response = SqsBatchResponse::default();
-        let mut tally = [0usize; 5];
+        let mut tally = [0usize; 6];
         for (record, outcome) in event.records.iter().zip(&outcomes) {
             tally[match outcome {
                 Outcome::Reported => 0,
@@ -87,6 +147,7 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
                 Outcome::ClientGone => 2,
                 Outcome::DeadLettered(_) => 3,
                 Outcome::Retry => 4,
+                Outcome::Duplicate => 5,
             }] += 1;
             if *outcome == Outcome::Retry {
                 // An empty identifier makes Lambda retry the whole batch, the safe reading of
@@ -101,6 +162,7 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
             gone = tally[2],
             dead_lettered = tally[3],
             retry = tally[4],
+            duplicate = tally[5],
             "batch done"
         );
         response
@@ -124,7 +186,33 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
     /// One record, start to finish; always ends with one `job done` line naming its outcome.
     pub async fn process(&self, record: &SqsMessage) -> Outcome {
         let attempt = receive_count(record);
-        let outcome = self.run(record, attempt).await;
+        let id = record.message_id.as_deref().unwrap_or_default();
+        // A record without an id cannot be matched with anything; it is simply handled.
+        if id.is_empty() {
+            let outcome = self.run(record, attempt).await;
+            info!(outcome = outcome.as_str(), attempt, "job done");
+            return outcome;
+        }
+        let outcome = loop {
+            match self.deliveries.claim(id) {
+                Ok(claim) => {
+                    let outcome = self.run(record, attempt).await;
+                    self.deliveries.release(id, claim, outcome != Outcome::Retry);
+                    break outcome;
+                }
+                Err(Seen::Finished(_)) => break Outcome::Duplicate,
+                // Being handled right now: wait for that. If it finished, this copy is
+                // acknowledged (deleting the message with the newest receipt); if not, this
+                // copy runs itself, since it may carry the final receive count.
+                Err(Seen::InFlight(mut first)) => {
+                    if let Ok(finished) = first.wait_for(Option::is_some).await
+                        && *finished == Some(true)
+                    {
+                        break Outcome::Duplicate;
+                    }
+                }
+            }
+        };
         info!(outcome = outcome.as_str(), attempt, "job done");
         outcome
     }

@@ -184,6 +184,7 @@ pub async fn serve(
             LocalQueue::Sqs {
                 jobs: SqsQueue::from_sdk(&sdk, queue_url),
                 dlq: SqsQueue::from_sdk(&sdk, dlq_url),
+                receiving: tokio::sync::Mutex::new(()),
             }
         }
     });
@@ -361,15 +362,21 @@ async fn event_source_mapping<M, C, D>(
                     if failed.contains("") {
                         continue;
                     }
-                    for record in &event.records {
-                        if failed.contains(record.message_id.as_deref().unwrap_or_default()) {
-                            continue;
+                    // Everything not reported as failed goes, in one call, as Lambda's
+                    // mapping does: deleting one by one can outlast the visibility timeout
+                    // under load, and SQS would deliver the job again.
+                    let done: Vec<&str> = event
+                        .records
+                        .iter()
+                        .filter(|r| !failed.contains(r.message_id.as_deref().unwrap_or_default()))
+                        .filter_map(|r| r.receipt_handle.as_deref())
+                        .collect();
+                    match queue.delete_batch(&done).await {
+                        Ok(refused) if refused.is_empty() => {}
+                        Ok(refused) => {
+                            warn!(target: "stocksctl::local", "SQS refused to delete {} message(s)", refused.len())
                         }
-                        if let Some(receipt) = &record.receipt_handle
-                            && let Err(err) = queue.delete(receipt).await
-                        {
-                            warn!(target: "stocksctl::local", "queue delete failed: {}", error_chain(&err));
-                        }
+                        Err(err) => warn!(target: "stocksctl::local", "queue delete failed: {}", error_chain(&err)),
                     }
                 }
             })

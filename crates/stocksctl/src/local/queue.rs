@@ -239,7 +239,13 @@ fn new_id() -> String {
 /// Where the local stack queues jobs: in memory, or any SQS-compatible endpoint.
 pub enum LocalQueue {
     Memory(MemoryQueue),
-    Sqs { jobs: SqsQueue, dlq: SqsQueue },
+    Sqs {
+        jobs: SqsQueue,
+        dlq: SqsQueue,
+        /// One `ReceiveMessage` at a time: moto's receive is not atomic, and concurrent calls
+        /// can both deliver a message and redrive it. (Batches are still handled concurrently.)
+        receiving: tokio::sync::Mutex<()>,
+    },
 }
 
 impl LocalQueue {
@@ -247,17 +253,23 @@ impl LocalQueue {
     pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<SqsMessage>, QueueError> {
         match self {
             Self::Memory(q) => Ok(q.receive(max, wait).await),
-            Self::Sqs { jobs, .. } => jobs.receive(max as i32, wait, None).await,
+            Self::Sqs { jobs, receiving, .. } => {
+                let _turn = receiving.lock().await;
+                jobs.receive(max as i32, wait, None).await
+            }
         }
     }
 
-    pub async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
+    /// Deletes what a worker invocation handled, in one batch call (as the mapping does).
+    pub async fn delete_batch(&self, receipts: &[&str]) -> Result<Vec<String>, QueueError> {
         match self {
             Self::Memory(q) => {
-                q.delete(receipt);
-                Ok(())
+                for receipt in receipts {
+                    q.delete(receipt);
+                }
+                Ok(Vec::new())
             }
-            Self::Sqs { jobs, .. } => jobs.delete(receipt).await,
+            Self::Sqs { jobs, .. } => jobs.delete_batch(receipts).await,
         }
     }
 

@@ -104,6 +104,21 @@ impl Stack {
         }
     }
 
+    /// Changes the demo market's failure rate while serving (`PUT /_local/faults`).
+    pub async fn set_fault_rate(&self, rate: f64) {
+        let answer: serde_json::Value = self
+            .http
+            .put(self.http_url("/_local/faults"))
+            .json(&serde_json::json!({"rate": rate}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["rate"], rate);
+    }
+
     pub async fn connect(&self) -> Ws {
         tokio_tungstenite::connect_async(self.ws_url())
             .await
@@ -172,4 +187,23 @@ pub async fn request(ws: &mut Ws, body: &str) -> (ClientMessage, ClientMessage) 
     assert_eq!(ack.status_code, 202, "{ack:?}");
     let last = next_message(ws).await;
     (ack, last)
+}
+
+/// `stocksctl dlq replay --execute` of everything in `dlq_url` back to `jobs_url`.
+pub async fn replay_everything(sqs: &aws_sdk_sqs::Client, dlq_url: &str, jobs_url: &str) -> stocksctl::dlq::Summary {
+    use stocksctl::dlq::{Queue, ReplayOptions, Selection, replay};
+    let options = ReplayOptions {
+        selection: Selection::default(),
+        execute: true,
+        max: None,
+        rate: 500.0,
+    };
+    let (summary, _) = replay(
+        &Queue::new(sqs.clone(), dlq_url),
+        &Queue::new(sqs.clone(), jobs_url),
+        &options,
+    )
+    .await
+    .unwrap();
+    summary
 }
