@@ -459,6 +459,16 @@ pub enum DlqCommand {
     },
 }
 
+fn parse_paced(s: &str) -> Result<(usize, f64), String> {
+    let (clients, rate) = s
+        .split_once('@')
+        .ok_or_else(|| format!("{s:?} is not CLIENTS@RATE, e.g. 100@3000"))?;
+    match (clients.parse(), rate.parse::<f64>()) {
+        (Ok(c), Ok(r)) if r >= 0.0 && r.is_finite() => Ok((c, r)),
+        _ => Err(format!("{s:?} is not CLIENTS@RATE, e.g. 100@3000")),
+    }
+}
+
 fn parse_ticker(s: &str) -> Result<stocks_core::domain::Ticker, String> {
     stocks_core::domain::Ticker::parse(s).map_err(|e| format!("{s:?}: {e}"))
 }
@@ -484,6 +494,11 @@ pub struct BenchArgs {
     /// Seconds measured per level.
     #[arg(long, default_value_t = 5, value_name = "SECS")]
     pub duration: u64,
+
+    /// Also measure latency under a set load: CLIENTS clients paced to RATE requests/s in all
+    /// (0 skips it). Closed-loop clients measure throughput; paced ones, latency under load.
+    #[arg(long, default_value = "100@3000", value_name = "CLIENTS@RATE", value_parser = parse_paced)]
+    pub paced: Option<(usize, f64)>,
 
     /// Where `make build` put the zips (<dir>/<function>/bootstrap.zip); without it the Lambda
     /// figures are skipped.
@@ -512,6 +527,7 @@ impl BenchArgs {
     pub fn to_config(&self) -> crate::bench::BenchConfig {
         crate::bench::BenchConfig {
             clients: self.clients.clone(),
+            paced: self.paced.filter(|(clients, rate)| *clients > 0 && *rate > 0.0),
             duration: Duration::from_secs(self.duration.max(1)),
             lambda_dir: self.lambda_dir.clone(),
             init_runs: self.init_runs.max(1),

@@ -15,6 +15,9 @@ use crate::local::market::UNIVERSE;
 #[derive(Clone, Debug, Serialize)]
 pub struct Level {
     pub clients: usize,
+    /// Requests per second all clients together were paced to; `None`: each sends its next
+    /// request as soon as its report arrives (closed loop, i.e. as fast as the stack goes).
+    pub paced_per_second: Option<f64>,
     pub reports: usize,
     pub seconds: f64,
     pub reports_per_second: f64,
@@ -24,8 +27,10 @@ pub struct Level {
     pub max_ms: f64,
 }
 
-/// Runs `clients` clients against `url` for `duration` (after a short warm-up).
-pub async fn level(url: &str, clients: usize, duration: Duration) -> Result<Level, String> {
+/// Runs `clients` clients against `url` for `duration` (after a short warm-up), either as fast
+/// as they can or paced to `rate` requests per second in all.
+pub async fn level(url: &str, clients: usize, duration: Duration, rate: Option<f64>) -> Result<Level, String> {
+    let gap = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
     let warmup = Duration::from_millis(500).min(duration / 4);
     let started = Instant::now();
     let measure_from = started + warmup;
@@ -33,7 +38,7 @@ pub async fn level(url: &str, clients: usize, duration: Duration) -> Result<Leve
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let url = url.to_owned();
-            tokio::spawn(async move { one_client(&url, c, measure_from, stop_at).await })
+            tokio::spawn(async move { one_client(&url, c, measure_from, stop_at, gap).await })
         })
         .collect();
     let mut latencies = Vec::new();
@@ -50,6 +55,7 @@ pub async fn level(url: &str, clients: usize, duration: Duration) -> Result<Leve
     let seconds = duration.as_secs_f64();
     Ok(Level {
         clients,
+        paced_per_second: rate,
         reports: latencies.len(),
         seconds,
         reports_per_second: latencies.len() as f64 / seconds,
@@ -66,6 +72,7 @@ async fn one_client(
     client: usize,
     measure_from: Instant,
     stop_at: Instant,
+    gap: Option<Duration>,
 ) -> Result<Vec<Duration>, String> {
     // TCP_NODELAY: a small frame must not wait for the previous one's delayed ACK.
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
@@ -73,9 +80,14 @@ async fn one_client(
         .map_err(|e| format!("connect: {e}"))?;
     let mut latencies = Vec::new();
     let mut n = client * 7919;
+    // Paced clients start spread over one gap so they do not all send at once.
+    let mut next_send = Instant::now() + gap.map_or(Duration::ZERO, |g| g.mul_f64(fastrand::f64()));
     loop {
-        let now = Instant::now();
-        if now >= stop_at {
+        if let Some(gap) = gap {
+            tokio::time::sleep_until(next_send.into()).await;
+            next_send += gap;
+        }
+        if Instant::now() >= stop_at {
             break;
         }
         n += 1;

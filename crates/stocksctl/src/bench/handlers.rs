@@ -95,8 +95,15 @@ pub async fn measure(budget: Duration) -> HandlerCosts {
         black_box(ingress.handle(event.clone()).await.expect("handled"));
     })
     .await;
+    // Fresh message ids every time: the worker acknowledges redeliveries without work.
+    let sequence = std::sync::atomic::AtomicU64::new(0);
     let worker_us_per_batch = time_per_iteration(budget / 2, || async {
-        black_box(worker.handle(batch.clone()).await);
+        let mut batch = batch.clone();
+        let n = sequence.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for (i, record) in batch.records.iter_mut().enumerate() {
+            record.message_id = Some(format!("{n}-{i}"));
+        }
+        black_box(worker.handle(batch).await);
     })
     .await;
     HandlerCosts {

@@ -23,6 +23,8 @@ use crate::local::{LocalConfig, serve};
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
     pub clients: Vec<usize>,
+    /// Also measure `paced.0` clients sending `paced.1` requests per second in all.
+    pub paced: Option<(usize, f64)>,
     pub duration: Duration,
     /// Directory of `<function>/bootstrap.zip` (`make build`); skipped when `None`.
     pub lambda_dir: Option<PathBuf>,
@@ -119,7 +121,12 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
     let mut end_to_end = Vec::new();
     for &clients in &config.clients {
         progress.set_message(format!("end to end, {clients} client(s)"));
-        end_to_end.push(e2e::level(&url, clients, config.duration).await?);
+        end_to_end.push(e2e::level(&url, clients, config.duration, None).await?);
+        progress.inc(1);
+    }
+    if let Some((clients, rate)) = config.paced {
+        progress.set_message(format!("end to end, {clients} clients paced to {rate}/s"));
+        end_to_end.push(e2e::level(&url, clients, config.duration, Some(rate)).await?);
         progress.inc(1);
     }
     progress.set_message("handler costs");
@@ -160,11 +167,14 @@ pub fn render(r: &Results) -> String {
         r.machine.measured_at,
         if r.settings.market_cache { "on" } else { "off" }
     );
-    out.push_str("  clients   reports/s    p50 ms    p90 ms    p99 ms    max ms\n");
+    out.push_str("  clients  paced to   reports/s    p50 ms    p90 ms    p99 ms    max ms\n");
     for l in &r.end_to_end {
+        let paced = l
+            .paced_per_second
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.0}/s"));
         out.push_str(&format!(
-            "  {:>7}  {:>10.0}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}\n",
-            l.clients, l.reports_per_second, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+            "  {:>7}  {:>8}  {:>10.0}  {:>8.2}  {:>8.2}  {:>8.2}  {:>8.2}\n",
+            l.clients, paced, l.reports_per_second, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
         ));
     }
     out.push_str(&format!(
