@@ -7,7 +7,8 @@
 //!   batch, or of batches running side by side — share one upstream call.
 //! - **Caching.** A successful answer (including "no bars") is kept until the next US market
 //!   close, when a new daily bar may appear, or `max_age` if that is sooner; at most `entries`
-//!   answers, least recently used evicted first. Failures are never cached.
+//!   answers and [`CacheSettings::MAX_BARS`] bars in all (a five-year answer weighs sixty times a
+//!   month's), least recently used evicted first. Failures are never cached.
 //!
 //! The cache lives as long as the Lambda instance (or the local stack).
 
@@ -33,6 +34,11 @@ pub struct CacheSettings {
     pub max_age: Option<Duration>,
 }
 
+impl CacheSettings {
+    /// Bars kept in all, whatever `entries` says: about 5 MiB (a bar is 80 bytes).
+    pub const MAX_BARS: usize = 65_536;
+}
+
 impl Default for CacheSettings {
     fn default() -> Self {
         Self {
@@ -50,7 +56,29 @@ type Kept = (Arc<Vec<Bar>>, DateTime<Utc>);
 
 struct State {
     answers: Option<LruCache<Key, Kept>>,
+    /// Bars held by `answers`.
+    bars: usize,
     in_flight: std::collections::HashMap<Key, Fetch>,
+}
+
+impl State {
+    /// Keeps an answer, evicting the least recently used until both bounds hold.
+    fn keep(&mut self, key: Key, bars: Arc<Vec<Bar>>, expires: DateTime<Utc>) {
+        let Some(answers) = self.answers.as_mut() else { return };
+        if bars.len() > CacheSettings::MAX_BARS {
+            return;
+        }
+        self.bars += bars.len();
+        if let Some((_, (replaced, _))) = answers.push(key, (bars, expires)) {
+            self.bars -= replaced.len();
+        }
+        while self.bars > CacheSettings::MAX_BARS {
+            match answers.pop_lru() {
+                Some((_, (evicted, _))) => self.bars -= evicted.len(),
+                None => break,
+            }
+        }
+    }
 }
 
 /// What the cache saved; for logs and tests.
@@ -87,6 +115,7 @@ impl<M: MarketData + 'static> MarketCache<M> {
             settings,
             state: Mutex::new(State {
                 answers: NonZeroUsize::new(settings.entries).map(LruCache::new),
+                bars: 0,
                 in_flight: std::collections::HashMap::new(),
             }),
             clock,
@@ -135,7 +164,9 @@ impl<M: MarketData + 'static> MarketData for MarketCache<M> {
                         return Ok(bars.as_ref().clone());
                     }
                     Some(_) => {
-                        answers.pop(&key);
+                        if let Some((gone, _)) = answers.pop(&key) {
+                            state.bars -= gone.len();
+                        }
                     }
                     None => {}
                 }
@@ -161,9 +192,9 @@ impl<M: MarketData + 'static> MarketData for MarketCache<M> {
         // Only the call that is still registered is retired (a newer one may have replaced it).
         if state.in_flight.get(&key).is_some_and(|f| f.ptr_eq(&fetch)) {
             state.in_flight.remove(&key);
-            if let (Ok(bars), Some(answers)) = (&result, state.answers.as_mut()) {
-                let now = (self.clock)();
-                answers.put(key, (bars.clone(), self.expiry(now)));
+            if let Ok(bars) = &result {
+                let expires = self.expiry((self.clock)());
+                state.keep(key, bars.clone(), expires);
             }
         }
         result.map(|bars| bars.as_ref().clone())
@@ -205,6 +236,51 @@ mod tests {
                 n: None,
             }])
         }
+    }
+
+    /// Answers `n` bars whatever is asked.
+    struct Sized(usize);
+
+    impl MarketData for Sized {
+        async fn daily_bars(&self, _: &Ticker, _: &DateWindow) -> Result<Vec<Bar>, MarketError> {
+            Ok(vec![
+                Bar {
+                    o: 1.0,
+                    h: 1.0,
+                    l: 1.0,
+                    c: 1.0,
+                    v: 1.0,
+                    vw: None,
+                    t: 0,
+                    n: None
+                };
+                self.0
+            ])
+        }
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_at_most_max_bars_in_all() {
+        let per_answer = CacheSettings::MAX_BARS / 4 + 1;
+        let cache = MarketCache::new(
+            Sized(per_answer),
+            CacheSettings {
+                entries: 100,
+                max_age: None,
+            },
+        );
+        let oct = w("2026-10-01", "2026-10-31");
+        for ticker in ["A", "B", "C", "D", "E"] {
+            cache.daily_bars(&t(ticker), &oct).await.unwrap();
+        }
+        let state = cache.state();
+        assert!(state.bars <= CacheSettings::MAX_BARS, "{} bars kept", state.bars);
+        assert_eq!(
+            state.answers.as_ref().unwrap().len(),
+            3,
+            "the oldest answers went to make room"
+        );
+        assert_eq!(state.bars, 3 * per_answer);
     }
 
     fn market() -> CountingMarket {

@@ -236,9 +236,11 @@ fn events(name: &str, n: usize) -> Vec<Value> {
                 let records: Vec<Value> = (0..10)
                     .map(|r| {
                         let (ticker, _) = crate::local::market::UNIVERSE[(i * 10 + r) % crate::local::market::UNIVERSE.len()];
+                        // The default window's length, ending on many different days.
+                        let to = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).expect("valid") + chrono::Days::new(((i * 10 + r) % 700) as u64);
                         let job = serde_json::json!({
                             "v": 1, "requestId": "bench", "connectionId": "gone=", "ticker": ticker,
-                            "from": "2023-01-03", "to": format!("2024-{:02}-28", 1 + i % 12), "disconnect": true,
+                            "from": (to - chrono::Days::new(29)).to_string(), "to": to.to_string(), "disconnect": true,
                             "enqueuedAt": chrono::Utc::now()
                         });
                         serde_json::json!({"messageId": format!("m{i}-{r}"), "body": job.to_string(), "attributes": {"ApproximateReceiveCount": "1"}})
