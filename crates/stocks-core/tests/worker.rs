@@ -72,6 +72,11 @@ async fn harness() -> Harness {
     harness_with(FakeConnections::default(), false).await
 }
 
+/// Polygon answers every request for October's MSFT bars with `response`.
+async fn answer(polygon: &MockServer, response: ResponseTemplate) {
+    Mock::given(path(MSFT_OCT)).respond_with(response).mount(polygon).await;
+}
+
 /// Three real-shaped daily bars; hand-computed report below.
 fn msft_page() -> serde_json::Value {
     json!({
@@ -139,10 +144,7 @@ async fn report_is_posted_then_the_connection_closed() {
 #[tokio::test]
 async fn disconnect_false_keeps_the_connection_open() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
     h.worker
         .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", false), 1)]))
         .await;
@@ -204,10 +206,7 @@ async fn next_url_to_another_host_is_never_followed() {
     let h = harness().await;
     let mut page = msft_page();
     page["next_url"] = "https://attacker.example/v2/aggs?cursor=x".into();
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(page)).await;
     let response = h
         .worker
         .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
@@ -233,10 +232,7 @@ async fn rate_limit_is_retried_after_retry_after() {
         .up_to_n_times(1)
         .mount(&h.polygon)
         .await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
 
     let started = Instant::now();
     let response = h
@@ -255,10 +251,11 @@ async fn rate_limit_is_retried_after_retry_after() {
 #[tokio::test]
 async fn retry_after_longer_than_the_invocation_leaves_it_to_sqs() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "60"))
-        .mount(&h.polygon)
-        .await;
+    answer(
+        &h.polygon,
+        ResponseTemplate::new(429).insert_header("retry-after", "60"),
+    )
+    .await;
     let started = Instant::now();
     let response = h
         .worker
@@ -275,10 +272,7 @@ async fn retry_after_longer_than_the_invocation_leaves_it_to_sqs() {
 #[tokio::test]
 async fn server_errors_before_the_last_attempt_fail_the_record_silently() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(500)).await;
     let response = h
         .worker
         .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
@@ -304,10 +298,7 @@ async fn server_errors_before_the_last_attempt_fail_the_record_silently() {
 #[tokio::test]
 async fn last_attempt_tells_the_client_and_dead_letters_the_job() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(503))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(503)).await;
     let body = job_body("MSFT", "c1", true);
     let response = h
         .worker
@@ -341,13 +332,12 @@ async fn last_attempt_tells_the_client_and_dead_letters_the_job() {
 #[tokio::test]
 async fn unauthorized_is_dead_lettered_on_the_first_attempt() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"status": "ERROR", "request_id": "x", "error": "Unknown API Key"})),
-        )
-        .mount(&h.polygon)
-        .await;
+    answer(
+        &h.polygon,
+        ResponseTemplate::new(401)
+            .set_body_json(json!({"status": "ERROR", "request_id": "x", "error": "Unknown API Key"})),
+    )
+    .await;
     let response = h
         .worker
         .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
@@ -370,10 +360,11 @@ async fn unauthorized_is_dead_lettered_on_the_first_attempt() {
 #[tokio::test]
 async fn garbage_json_is_transient() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{\"results\": ["))
-        .mount(&h.polygon)
-        .await;
+    answer(
+        &h.polygon,
+        ResponseTemplate::new(200).set_body_string("{\"results\": ["),
+    )
+    .await;
     let response = h
         .worker
         .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
@@ -397,14 +388,13 @@ async fn garbage_json_is_transient() {
 #[tokio::test]
 async fn a_slow_upstream_times_out_and_is_retried_later() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(msft_page())
-                .set_delay(Duration::from_secs(3)),
-        )
-        .mount(&h.polygon)
-        .await;
+    answer(
+        &h.polygon,
+        ResponseTemplate::new(200)
+            .set_body_json(msft_page())
+            .set_delay(Duration::from_secs(3)),
+    )
+    .await;
     let started = Instant::now();
     let response = h
         .worker
@@ -423,10 +413,7 @@ async fn client_gone_is_acknowledged_not_retried() {
     let connections = FakeConnections::default();
     connections.mark_gone("c1");
     let h = harness_with(connections, false).await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
     let records = vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)];
     assert_eq!(h.worker.process_batch(&records).await, [Outcome::ClientGone]);
     let response = h.worker.handle(sqs_event(records)).await;
@@ -437,10 +424,7 @@ async fn client_gone_is_acknowledged_not_retried() {
 #[tokio::test]
 async fn an_unreadable_body_goes_to_the_dlq_without_poisoning_the_batch() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
     let records = vec![
         sqs_record("good-1", &job_body("MSFT", "c1", true), 1),
         sqs_record("bad", "{\"v\":1,\"ticker\":", 1),
@@ -468,10 +452,7 @@ async fn an_unreadable_body_goes_to_the_dlq_without_poisoning_the_batch() {
 #[tokio::test]
 async fn a_batch_reports_only_the_records_to_redeliver() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
     Mock::given(path_regex("^/v2/aggs/ticker/AAPL/"))
         .respond_with(ResponseTemplate::new(502))
         .mount(&h.polygon)
@@ -522,10 +503,7 @@ async fn a_batch_reports_only_the_records_to_redeliver() {
 #[tokio::test]
 async fn a_failed_dead_letter_send_is_retried_without_a_second_terminal_message() {
     let h = harness_with(FakeConnections::default(), true).await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(403))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(403)).await;
     // Permanent failure on attempt 1, DLQ down: no message yet, record retried.
     let response = h
         .worker
@@ -560,10 +538,7 @@ async fn a_failed_report_post_is_retried() {
         false,
     )
     .await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
     let response = h
         .worker
         .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
@@ -673,10 +648,7 @@ async fn a_batch_asks_polygon_once_per_ticker_and_window_and_repeats_come_from_t
 #[tokio::test]
 async fn a_second_delivery_of_a_finished_message_answers_nobody_twice() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
     let record = sqs_record("m1", &job_body("MSFT", "c1", false), 1);
     assert_eq!(
         h.worker.process_batch(std::slice::from_ref(&record)).await,
@@ -695,14 +667,13 @@ async fn a_second_delivery_of_a_finished_message_answers_nobody_twice() {
 #[tokio::test]
 async fn the_same_message_twice_at_once_is_handled_once() {
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(msft_page())
-                .set_delay(Duration::from_millis(100)),
-        )
-        .mount(&h.polygon)
-        .await;
+    answer(
+        &h.polygon,
+        ResponseTemplate::new(200)
+            .set_body_json(msft_page())
+            .set_delay(Duration::from_millis(100)),
+    )
+    .await;
     let record = sqs_record("m1", &job_body("MSFT", "c1", true), 1);
     let (a, b) = tokio::join!(h.worker.process(&record), h.worker.process(&record));
     let mut outcomes = [a, b];
@@ -721,10 +692,11 @@ async fn the_same_message_twice_at_once_is_handled_once() {
 async fn a_copy_carrying_the_final_count_runs_when_the_first_copy_fails() {
     // Duplicate deliveries also raise ApproximateReceiveCount: the copy may be the last try.
     let h = harness().await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(503).set_delay(Duration::from_millis(50)))
-        .mount(&h.polygon)
-        .await;
+    answer(
+        &h.polygon,
+        ResponseTemplate::new(503).set_delay(Duration::from_millis(50)),
+    )
+    .await;
     let body = job_body("MSFT", "c1", true);
     let (first, last) = (sqs_record("m1", &body, 1), sqs_record("m1", &body, MAX_RECEIVE));
     let (a, b) = tokio::join!(h.worker.process(&first), h.worker.process(&last));
@@ -748,10 +720,7 @@ async fn a_retried_message_runs_again_and_a_replay_is_a_new_message() {
         .up_to_n_times(3)
         .mount(&h.polygon)
         .await;
-    Mock::given(path(MSFT_OCT))
-        .respond_with(ResponseTemplate::new(200).set_body_json(msft_page()))
-        .mount(&h.polygon)
-        .await;
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
     let body = job_body("MSFT", "c1", false);
     assert_eq!(h.worker.process(&sqs_record("m1", &body, 1)).await, Outcome::Retry);
     assert_eq!(

@@ -36,7 +36,7 @@ pub enum Command {
 ///
 /// Serves on one port: the WebSocket API at ws://HOST:PORT/STAGE, the @connections API under
 /// /STAGE/@connections/{id}, the demo market under /v2/aggs/..., and /_local/stats,
-/// /_local/dlq and /_local/faults for inspection. Prints `listening on ws://HOST:PORT/STAGE`
+/// /_local/dlq, /_local/connections, /_local/requests and /_local/faults for inspection. Prints `listening on ws://HOST:PORT/STAGE`
 /// when ready and serves until Ctrl-C.
 #[derive(Debug, Args)]
 pub struct LocalArgs {
