@@ -735,3 +735,41 @@ async fn a_retried_message_runs_again_and_a_replay_is_a_new_message() {
     );
     assert_eq!(h.connections.messages_to("c1").len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_handler_was_dropped_can_run_again() {
+    let polygon = MockServer::start().await;
+    answer(
+        &polygon,
+        ResponseTemplate::new(200)
+            .set_body_json(msft_page())
+            .set_delay(Duration::from_secs(5)),
+    )
+    .await;
+    let worker = Arc::new(Worker::new(
+        PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy()).unwrap(),
+        Arc::new(FakeConnections::default()),
+        Arc::new(FakeDeadLetters::default()),
+        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+        MAX_RECEIVE,
+    ));
+    let record = sqs_record("m1", &job_body("MSFT", "c1", true), 1);
+    // The first handling is abandoned mid-flight (as a timed-out invocation would be)…
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), worker.process(&record))
+            .await
+            .is_err()
+    );
+    // …and the next delivery is not stuck behind it (on its own task, so a stuck one fails
+    // this test instead of hanging it).
+    let again = tokio::spawn({
+        let (worker, record) = (worker.clone(), record.clone());
+        async move { worker.process(&record).await }
+    });
+    let outcome = tokio::time::timeout(Duration::from_secs(20), again).await;
+    assert_eq!(
+        outcome.expect("not stuck behind a dropped handler").unwrap(),
+        Outcome::Retry,
+        "the slow market times out"
+    );
+}

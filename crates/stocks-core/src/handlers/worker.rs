@@ -72,6 +72,8 @@ impl Deliveries {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match seen.get(id) {
             Some(Seen::Finished(at)) if at.elapsed() > Self::REMEMBER => {}
+            // Its handler went away without releasing it (its future was dropped): a retry.
+            Some(Seen::InFlight(first)) if first.has_changed().is_err() => {}
             Some(earlier) => return Err(earlier.clone()),
             None => {}
         }
