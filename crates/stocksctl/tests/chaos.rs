@@ -19,10 +19,10 @@ use serde_json::json;
 use stocks_core::adapters::{CacheSettings, RetryPolicy};
 use stocks_core::domain::ClientMessage;
 use stocks_testkit::MotoServer;
+use stocksctl::local::LocalConfig;
 use stocksctl::local::gateway::RequestRecord;
 use stocksctl::local::market::UNIVERSE;
-use stocksctl::local::{LocalConfig, QueueMode};
-use support::{Stack, Ws, next_message, send};
+use support::{Stack, Ws, moto_queue, next_message, send};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -103,15 +103,11 @@ async fn every_accepted_request_ends_exactly_once_under_faults() {
     // The visibility timeout is longer than any worker batch here, so a job is never delivered
     // twice at once.
     let queues = moto.jobs_and_dlq("chaos-jobs", Some(2), Some(6)).await;
+    let queue = moto_queue(&moto, &queues);
     let (jobs_url, dlq_url) = (queues.jobs_url, queues.dlq_url);
 
     let stack = Stack::start(LocalConfig {
-        queue: QueueMode::Sqs {
-            endpoint: Some(moto.endpoint().into()),
-            region: None,
-            queue_url: jobs_url.clone(),
-            dlq_url: dlq_url.clone(),
-        },
+        queue,
         fault_rate: 0.2,
         fault_seed: Some(2026),
         // One try per delivery and two deliveries: about 4% of jobs end in the DLQ.

@@ -15,8 +15,8 @@ use serde_json::json;
 use stocks_core::domain::{ErrorCode, Ticker};
 use stocks_testkit::MotoServer;
 use stocksctl::dlq::{self, Decision, Queue, ReplayOptions, Selection};
-use stocksctl::local::{LocalConfig, QueueMode};
-use support::{Stack, config, next_message, send};
+use stocksctl::local::LocalConfig;
+use support::{Stack, config, moto_queue, next_message, send};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stocksctl");
 
@@ -492,13 +492,8 @@ async fn a_job_failed_by_an_outage_is_replayed_to_its_still_connected_client() {
     let moto = MotoServer::start();
     let sqs = moto.sqs_client();
     let queues = moto.jobs_and_dlq("stocks-jobs", None, None).await;
+    let queue = moto_queue(&moto, &queues);
     let (jobs_url, dlq_url) = (queues.jobs_url, queues.dlq_url);
-    let queue = QueueMode::Sqs {
-        endpoint: Some(moto.endpoint().to_owned()),
-        region: None,
-        queue_url: jobs_url.clone(),
-        dlq_url: dlq_url.clone(),
-    };
     // The market fails every answer; one delivery is the last.
     let stack = Stack::start(LocalConfig {
         queue,

@@ -6,23 +6,17 @@ mod support;
 use stocks_core::domain::ErrorCode;
 use stocks_testkit::MotoServer;
 use stocksctl::local::{LocalConfig, QueueMode};
-use support::{Stack, config, expect_close, next_message, request, send};
+use support::{Stack, config, expect_close, moto_queue, next_message, request, send};
 
-async fn moto_queues(moto: &MotoServer, max_receive: u32) -> (String, String) {
-    let q = moto.jobs_and_dlq("stocks-jobs", Some(max_receive), None).await;
-    (q.jobs_url, q.dlq_url)
+async fn moto_queues(moto: &MotoServer, max_receive: u32) -> QueueMode {
+    let queues = moto.jobs_and_dlq("stocks-jobs", Some(max_receive), None).await;
+    moto_queue(moto, &queues)
 }
 
 #[tokio::test]
 async fn reports_flow_through_moto() {
     let moto = MotoServer::start();
-    let (queue_url, dlq_url) = moto_queues(&moto, 3).await;
-    let queue = QueueMode::Sqs {
-        endpoint: Some(moto.endpoint().to_owned()),
-        region: None,
-        queue_url,
-        dlq_url,
-    };
+    let queue = moto_queues(&moto, 3).await;
     let stack = Stack::start(LocalConfig { queue, ..config() }).await;
 
     let mut ws = stack.connect().await;
@@ -40,13 +34,7 @@ async fn reports_flow_through_moto() {
 #[tokio::test]
 async fn a_dead_letter_lands_in_the_sqs_dlq_with_its_attributes() {
     let moto = MotoServer::start();
-    let (queue_url, dlq_url) = moto_queues(&moto, 1).await;
-    let queue = QueueMode::Sqs {
-        endpoint: Some(moto.endpoint().to_owned()),
-        region: None,
-        queue_url,
-        dlq_url,
-    };
+    let queue = moto_queues(&moto, 1).await;
     let stack = Stack::start(LocalConfig {
         queue,
         fault_rate: 1.0,

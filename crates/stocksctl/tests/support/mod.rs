@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use stocks_core::adapters::RetryPolicy;
 use stocks_core::domain::ClientMessage;
+use stocks_testkit::{MotoServer, Queues};
 use stocksctl::local::gateway::Stats;
-use stocksctl::local::{LocalConfig, StartError, serve};
+use stocksctl::local::{LocalConfig, QueueMode, StartError, serve};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -29,6 +30,16 @@ pub struct Stack {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), StartError>>>,
     http: reqwest::Client,
+}
+
+/// `--queue sqs` against moto's jobs queue and DLQ.
+pub fn moto_queue(moto: &MotoServer, queues: &Queues) -> QueueMode {
+    QueueMode::Sqs {
+        endpoint: Some(moto.endpoint().to_owned()),
+        region: None,
+        queue_url: queues.jobs_url.clone(),
+        dlq_url: queues.dlq_url.clone(),
+    }
 }
 
 /// The defaults, with a worker retry policy fast enough for tests.
