@@ -54,11 +54,12 @@ test-lambdas: $(TEST_TOOLS) ## The built x86_64 artefacts under cargo lambda's r
 	$(MAKE) build ARCH=x86_64
 	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,x86_64) CARGO_LAMBDA_PATH=$(CURDIR)/$(PY)/tools/bin \
 	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
-	cargo test --locked --package stocksctl --test lambda_runtime -- --ignored
+	cargo test --locked --package stocksctl --test it -- --ignored lambda_runtime
 
 .PHONY: bench
-bench: ## Measure latency, throughput, handler cost, Lambda init/RSS/zip size -> bench/results.json
+bench: $(TEST_TOOLS) ## Measure latency, throughput, handler cost, Lambda init/RSS/zip size -> bench/results.json
 	$(MAKE) build ARCH=x86_64
+	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
 	cargo run --release --locked --package stocksctl -- bench --lambda-dir $(call LAMBDA_DIR,x86_64) --out bench/results.json
 
 # Seconds `make fuzz` runs for.
@@ -78,6 +79,7 @@ $(CARGO_FUZZ):
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(PYTHON) scripts/check-import-cycles.py crates/*/src lambdas/*/src
 
 .PHONY: fmt
 fmt: ## Format the code

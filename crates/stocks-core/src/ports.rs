@@ -51,10 +51,34 @@ pub trait MarketData: Send + Sync {
     ) -> impl Future<Output = Result<Vec<Bar>, MarketError>> + Send;
 }
 
+/// Why a queue operation failed, sorted by what an operator must fix. Each names the queue
+/// (its URL, or its ARN for move tasks).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("the queue refused or did not answer the request")]
-    Unavailable(#[source] BoxError),
+    /// A wrong URL, another account or region, or a deleted queue.
+    #[error("no such queue: {queue}")]
+    NoSuchQueue { queue: String },
+    /// The credentials in use may not do this to the queue (IAM, or the queue's KMS key).
+    #[error("access denied to {queue}: check the AWS credentials and their permissions")]
+    AccessDenied {
+        queue: String,
+        #[source]
+        source: BoxError,
+    },
+    /// No answer at all: DNS, a refused connection, a timeout.
+    #[error("cannot reach SQS for {queue}")]
+    Unreachable {
+        queue: String,
+        #[source]
+        source: BoxError,
+    },
+    /// SQS answered, refusing the request for another reason (throttling, a bad value).
+    #[error("SQS refused a request on {queue}")]
+    Refused {
+        queue: String,
+        #[source]
+        source: BoxError,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,10 +237,13 @@ mod tests {
 
     #[test]
     fn error_chain_includes_sources() {
-        let err = QueueError::Unavailable("connection refused".into());
+        let err = QueueError::Unreachable {
+            queue: "https://sqs/q".into(),
+            source: "connection refused".into(),
+        };
         assert_eq!(
             error_chain(&err),
-            "the queue refused or did not answer the request: connection refused"
+            "cannot reach SQS for https://sqs/q: connection refused"
         );
     }
 }

@@ -1,16 +1,18 @@
-//! The command line: clap derive, where every doc comment is the `--help` text.
+//! The command line: clap types only, where every doc comment is the `--help` text. Each
+//! command's module turns its arguments into work; nothing here runs anything.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use stocks_core::adapters::ApiKey;
 use stocks_core::adapters::polygon::DEFAULT_BASE_URL;
-use stocks_core::domain::WindowDays;
+use stocks_core::domain::{Ticker, WindowDays};
+use stocks_local::LocalConfig;
 
-use crate::get::GetRequest;
-use crate::local::gateway::Limits;
-use crate::local::{LocalConfig, MarketMode, QueueMode};
+/// The local stack's defaults: shown by `--help` and used when a flag is not given.
+fn defaults() -> LocalConfig {
+    LocalConfig::default()
+}
 
 /// Develop, try and operate the stocks WebSocket service.
 ///
@@ -41,11 +43,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct LocalArgs {
     /// Address to listen on; port 0 picks a free one.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = LocalConfig::DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
     /// API Gateway stage name: the path of the WebSocket URL.
-    #[arg(long, default_value = "local")]
+    #[arg(long, default_value_t = defaults().stage)]
     pub stage: String,
 
     /// Market data: `demo` serves deterministic synthetic bars offline; `polygon` calls the real
@@ -83,35 +85,35 @@ pub struct LocalArgs {
     pub dlq_url: Option<String>,
 
     /// Seconds a received job stays hidden before SQS delivers it again (memory queue).
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    #[arg(long, default_value_t = defaults().visibility_timeout.as_secs(), value_name = "SECS")]
     pub visibility_timeout: u64,
 
     /// Deliveries before a job is dead-lettered (the redrive policy's maxReceiveCount).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = defaults().max_receive_count, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_receive_count: u32,
 
     /// Records per worker invocation (1-10, as SQS allows).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=10))]
+    #[arg(long, default_value_t = defaults().batch_size as u16, value_parser = clap::value_parser!(u16).range(1..=10))]
     pub batch_size: u16,
 
     /// Worker invocations in flight at once (the event-source mapping's maximum concurrency).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, default_value_t = defaults().concurrency as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub concurrency: u16,
 
     /// Close connections idle for this many seconds (API Gateway: 600).
-    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    #[arg(long, default_value_t = defaults().limits.idle_timeout.as_secs(), value_name = "SECS")]
     pub idle_timeout: u64,
 
     /// Close every connection after this many seconds (API Gateway: 7200).
-    #[arg(long, default_value_t = 7200, value_name = "SECS")]
+    #[arg(long, default_value_t = defaults().limits.max_lifetime.as_secs(), value_name = "SECS")]
     pub max_lifetime: u64,
 
     /// Days in the default report window (REPORT_WINDOW_DAYS).
-    #[arg(long, env = "REPORT_WINDOW_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=i64::from(WindowDays::MAX)))]
+    #[arg(long, env = "REPORT_WINDOW_DAYS", default_value_t = defaults().window_days.get(), value_parser = clap::value_parser!(u32).range(1..=i64::from(WindowDays::MAX)))]
     pub window_days: u32,
 
     /// Share of demo-market responses that fail (0-1): 429s, 500s, 503s, stalls, bad JSON.
-    #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+    #[arg(long, default_value_t = defaults().fault_rate, value_parser = parse_rate)]
     pub fault_rate: f64,
 
     /// Seed for --fault-rate, to replay the same faults.
@@ -119,12 +121,12 @@ pub struct LocalArgs {
     pub fault_seed: Option<u64>,
 
     /// Milliseconds added to every demo-market response.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
+    #[arg(long, default_value_t = defaults().market_latency.as_millis() as u64, value_name = "MS")]
     pub market_latency: u64,
 
     /// Market answers the worker keeps until the next market close, as deployed
     /// (MARKET_CACHE_ENTRIES); 0 sends every request to the market.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = defaults().cache.entries)]
     pub market_cache_entries: usize,
 }
 
@@ -144,54 +146,6 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
         _ => Err(format!("{s:?} is not a number from 0 to 1")),
-    }
-}
-
-impl LocalArgs {
-    pub fn to_config(&self) -> Result<LocalConfig, String> {
-        let market = match self.market {
-            Market::Demo => MarketMode::Demo,
-            Market::Polygon => MarketMode::Polygon {
-                base_url: self.polygon_base_url.clone(),
-                key: self
-                    .polygon_api_key
-                    .clone()
-                    .and_then(ApiKey::new)
-                    .ok_or("--market polygon needs POLYGON_API_KEY (or --polygon-api-key)")?,
-            },
-        };
-        let queue = match self.queue {
-            Queue::Memory => QueueMode::Memory,
-            Queue::Sqs => QueueMode::Sqs {
-                endpoint: self.sqs_endpoint.clone(),
-                region: self.region.clone(),
-                queue_url: self.queue_url.clone().ok_or("--queue sqs needs --queue-url")?,
-                dlq_url: self.dlq_url.clone().ok_or("--queue sqs needs --dlq-url")?,
-            },
-        };
-        Ok(LocalConfig {
-            stage: self.stage.clone(),
-            market,
-            queue,
-            visibility_timeout: Duration::from_secs(self.visibility_timeout),
-            max_receive_count: self.max_receive_count,
-            batch_size: usize::from(self.batch_size),
-            concurrency: usize::from(self.concurrency),
-            limits: Limits {
-                idle_timeout: Duration::from_secs(self.idle_timeout),
-                max_lifetime: Duration::from_secs(self.max_lifetime),
-                ..Limits::default()
-            },
-            window_days: WindowDays::new(self.window_days).ok_or("--window-days is out of range")?,
-            fault_rate: self.fault_rate,
-            fault_seed: self.fault_seed,
-            market_latency: Duration::from_millis(self.market_latency),
-            cache: stocks_core::adapters::CacheSettings {
-                entries: self.market_cache_entries,
-                max_age: None,
-            },
-            ..LocalConfig::default()
-        })
     }
 }
 
@@ -224,121 +178,6 @@ pub struct GetArgs {
     /// Give up after this many seconds without a final answer.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub timeout: u64,
-}
-
-impl GetArgs {
-    pub fn to_request(&self) -> GetRequest {
-        GetRequest {
-            url: self.url.clone(),
-            ticker: self.ticker.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            json: self.json,
-            timeout: Duration::from_secs(self.timeout),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    use super::*;
-
-    #[test]
-    fn cli_is_well_formed() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn local_defaults_match_api_gateway() {
-        let Cli {
-            command: Command::Local(args),
-        } = Cli::parse_from(["stocksctl", "local"])
-        else {
-            unreachable!()
-        };
-        let config = args.to_config().unwrap();
-        assert_eq!(args.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.stage, "local");
-        assert!(matches!(
-            (config.market, config.queue),
-            (MarketMode::Demo, QueueMode::Memory)
-        ));
-        assert_eq!(config.limits.idle_timeout, Duration::from_secs(600));
-        assert_eq!(config.limits.max_lifetime, Duration::from_secs(7200));
-        assert_eq!((config.max_receive_count, config.batch_size), (3, 10));
-    }
-
-    #[test]
-    fn dlq_flags() {
-        let cli = Cli::try_parse_from([
-            "stocksctl",
-            "dlq",
-            "replay",
-            "--dlq-url",
-            "d",
-            "--queue-url",
-            "q",
-            "--ticker",
-            "msft",
-            "--ticker",
-            "KO",
-            "--older-than",
-            "90m",
-            "--rate",
-            "5/s",
-            "--endpoint-url",
-            "http://127.0.0.1:5000",
-        ])
-        .unwrap();
-        let Command::Dlq(DlqArgs {
-            aws,
-            command:
-                DlqCommand::Replay {
-                    ticker,
-                    older_than,
-                    rate,
-                    execute,
-                    ..
-                },
-        }) = cli.command
-        else {
-            unreachable!()
-        };
-        assert_eq!(ticker.iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["MSFT", "KO"]);
-        assert_eq!(older_than, Some(Duration::from_secs(5400)));
-        assert_eq!(rate, 5.0);
-        assert!(!execute, "a dry run unless --execute");
-        assert_eq!(aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
-        for bad in [["--ticker", "../x"], ["--rate", "0"], ["--older-than", "soon"]] {
-            let mut args = vec!["stocksctl", "dlq", "replay", "--dlq-url", "d", "--queue-url", "q"];
-            args.extend(bad);
-            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn sqs_mode_needs_its_urls() {
-        assert!(Cli::try_parse_from(["stocksctl", "local", "--queue", "sqs"]).is_err());
-        assert!(Cli::try_parse_from(["stocksctl", "local", "--batch-size", "11"]).is_err());
-        assert!(Cli::try_parse_from(["stocksctl", "local", "--fault-rate", "1.5"]).is_err());
-        let cli = Cli::try_parse_from([
-            "stocksctl",
-            "local",
-            "--queue",
-            "sqs",
-            "--queue-url",
-            "q",
-            "--dlq-url",
-            "d",
-        ])
-        .unwrap();
-        let Command::Local(args) = cli.command else {
-            unreachable!()
-        };
-        assert!(matches!(args.to_config().unwrap().queue, QueueMode::Sqs { .. }));
-    }
 }
 
 /// Inspect and replay the dead-letter queue, safely by default.
@@ -404,7 +243,7 @@ pub enum DlqCommand {
 
         /// Only jobs for this ticker; repeat for several.
         #[arg(long, value_parser = parse_ticker)]
-        ticker: Vec<stocks_core::domain::Ticker>,
+        ticker: Vec<Ticker>,
 
         /// Only jobs queued longer ago than this (e.g. 30m, 2h).
         #[arg(long, value_parser = humantime::parse_duration)]
@@ -469,8 +308,8 @@ fn parse_paced(s: &str) -> Result<(usize, f64), String> {
     }
 }
 
-fn parse_ticker(s: &str) -> Result<stocks_core::domain::Ticker, String> {
-    stocks_core::domain::Ticker::parse(s).map_err(|e| format!("{s:?}: {e}"))
+fn parse_ticker(s: &str) -> Result<Ticker, String> {
+    Ticker::parse(s).map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn parse_per_second(s: &str) -> Result<f64, String> {
@@ -523,16 +362,62 @@ pub struct BenchArgs {
     pub out: std::path::PathBuf,
 }
 
-impl BenchArgs {
-    pub fn to_config(&self) -> crate::bench::BenchConfig {
-        crate::bench::BenchConfig {
-            clients: self.clients.clone(),
-            paced: self.paced.filter(|(clients, rate)| *clients > 0 && *rate > 0.0),
-            duration: Duration::from_secs(self.duration.max(1)),
-            lambda_dir: self.lambda_dir.clone(),
-            init_runs: self.init_runs.max(1),
-            invocations: self.invocations.max(1),
-            market_cache: self.market_cache,
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn dlq_flags() {
+        let cli = Cli::try_parse_from([
+            "stocksctl",
+            "dlq",
+            "replay",
+            "--dlq-url",
+            "d",
+            "--queue-url",
+            "q",
+            "--ticker",
+            "msft",
+            "--ticker",
+            "KO",
+            "--older-than",
+            "90m",
+            "--rate",
+            "5/s",
+            "--endpoint-url",
+            "http://127.0.0.1:5000",
+        ])
+        .unwrap();
+        let Command::Dlq(DlqArgs {
+            aws,
+            command:
+                DlqCommand::Replay {
+                    ticker,
+                    older_than,
+                    rate,
+                    execute,
+                    ..
+                },
+        }) = cli.command
+        else {
+            unreachable!()
+        };
+        assert_eq!(ticker.iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["MSFT", "KO"]);
+        assert_eq!(older_than, Some(Duration::from_secs(5400)));
+        assert_eq!(rate, 5.0);
+        assert!(!execute, "a dry run unless --execute");
+        assert_eq!(aws.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
+        for bad in [["--ticker", "../x"], ["--rate", "0"], ["--older-than", "soon"]] {
+            let mut args = vec!["stocksctl", "dlq", "replay", "--dlq-url", "d", "--queue-url", "q"];
+            args.extend(bad);
+            assert!(Cli::try_parse_from(args).is_err(), "{bad:?}");
         }
     }
 }

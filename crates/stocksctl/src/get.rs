@@ -31,6 +31,19 @@ pub enum GetOutcome {
     NoAnswer(String),
 }
 
+impl GetRequest {
+    pub fn from_args(args: &crate::cli::GetArgs) -> Self {
+        Self {
+            url: args.url.clone(),
+            ticker: args.ticker.clone(),
+            from: args.from.clone(),
+            to: args.to.clone(),
+            json: args.json,
+            timeout: Duration::from_secs(args.timeout),
+        }
+    }
+}
+
 impl GetOutcome {
     pub fn exit_code(&self) -> ExitCode {
         match self {

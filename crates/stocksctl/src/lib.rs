@@ -2,20 +2,19 @@
 //!
 //! # Layout
 //!
-//! - [`cli`] — the command line (clap derive; doc comments are the `--help`).
-//! - [`local`] — `stocksctl local`: API Gateway WebSocket emulation, `@connections`, an
-//!   SQS-semantics queue, the event-source mapping and the demo market, around the real
-//!   stocks-core handlers.
+//! - [`cli`] — the command line: clap types only (doc comments are the `--help`).
+//! - [`local`] — `stocksctl local`: flags → [`stocks_local::LocalConfig`], then serve.
 //! - [`get`] — `stocksctl get`: a WebSocket client for one report.
 //! - [`dlq`] — `stocksctl dlq`: list, replay and redrive the dead-letter queue.
-//! - [`aws`] — AWS settings for the commands that talk to real services.
 //! - [`bench`] — `stocksctl bench`: latency, throughput, handler cost, Lambda init and memory.
+//! - [`progress`] — spinners and bars on stderr.
 //!
-//! Nothing in stocks-core knows this crate: it only wires adapters and emulates AWS.
+//! Imports point one way: `main` → the command modules → `cli`, `stocks-local`, `stocks-core`.
+//! Nothing in stocks-core or stocks-local knows this crate.
 
-pub mod aws;
 pub mod bench;
 pub mod cli;
 pub mod dlq;
 pub mod get;
 pub mod local;
+pub mod progress;

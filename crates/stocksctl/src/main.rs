@@ -1,7 +1,9 @@
-//! The `stocksctl` binary: parse the command line and run the command.
+//! The `stocksctl` binary: parse the command line, run the command, map the result to an exit
+//! status (2 when a command could not run, with its reason on stderr).
 
 use std::process::ExitCode;
 
+use anyhow::{Context, Result};
 use clap::Parser;
 use stocksctl::cli::{Cli, Command};
 use stocksctl::{bench, dlq, get, local};
@@ -14,50 +16,43 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Local(args) => {
             init_terminal_logs();
-            let config = match args.to_config() {
-                Ok(config) => config,
-                Err(why) => return fail(&why),
-            };
-            let listener = match tokio::net::TcpListener::bind(args.listen).await {
-                Ok(listener) => listener,
-                Err(err) => return fail(&format!("cannot listen on {}: {err}", args.listen)),
-            };
-            let addr = listener.local_addr().expect("a bound socket has an address");
-            println!("{}", local::ready_line(addr, &config));
-            match local::serve(listener, config, shutdown_signal()).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => fail(&stocks_core::ports::error_chain(&err)),
-            }
+            local::run(&args, shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Get(args) => get::run(&args.to_request()).await.exit_code(),
+        Command::Get(args) => Ok(get::run(&get::GetRequest::from_args(&args)).await.exit_code()),
         Command::Dlq(args) => dlq::run(&args).await,
-        Command::Bench(args) => match bench::run(&args.to_config()).await {
-            Ok(results) => {
-                print!("{}", bench::render(&results));
-                let json = serde_json::to_string_pretty(&results).expect("results serialise");
-                if let Some(dir) = args.out.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                match std::fs::write(&args.out, json + "\n") {
-                    Ok(()) => {
-                        eprintln!("\nwritten to {}", args.out.display());
-                        ExitCode::SUCCESS
-                    }
-                    Err(err) => fail(&format!("cannot write {}: {err}", args.out.display())),
-                }
+        Command::Bench(args) => {
+            let results = bench::run(&bench::BenchConfig::from_args(&args))
+                .await
+                .map_err(anyhow::Error::msg)?;
+            print!("{}", bench::render(&results));
+            if let Some(dir) = args.out.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            Err(why) => fail(&why),
-        },
+            let json = serde_json::to_string_pretty(&results)?;
+            std::fs::write(&args.out, json + "\n").with_context(|| format!("cannot write {}", args.out.display()))?;
+            eprintln!("\nwritten to {}", args.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// One short line per event on stderr; RUST_LOG overrides (e.g. `RUST_LOG=debug`).
 fn init_terminal_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,stocksctl::local=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,stocks_local=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -85,9 +80,4 @@ async fn shutdown_signal() {
         () = term => {}
     }
     eprintln!("shutting down");
-}
-
-fn fail(why: &str) -> ExitCode {
-    eprintln!("error: {why}");
-    ExitCode::from(2)
 }

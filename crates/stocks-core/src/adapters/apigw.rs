@@ -38,6 +38,15 @@ impl ApiGatewayConnections {
         Self::new(Config::from(config))
     }
 
+    /// How many endpoints have a client (one per callback URL seen, kept for the instance's
+    /// life).
+    pub fn endpoints(&self) -> usize {
+        self.clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
+    }
+
     fn client(&self, callback: &CallbackUrl) -> Client {
         let mut clients = self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         clients

@@ -1,26 +1,25 @@
 //! Adapters: the ports implemented over real services.
 //!
-//! - [`SqsQueue`] — aws-sdk-sqs: jobs queue (ingress) and dead-letter queue (worker).
+//! - [`SqsQueue`] — aws-sdk-sqs: the jobs queue (ingress), the DLQ (worker), and the polling
+//!   and moving the local stack and `stocksctl dlq` need. The only SQS code there is.
 //! - [`ApiGatewayConnections`] — aws-sdk-apigatewaymanagement: `@connections` post/delete.
 //! - [`PolygonClient`] — reqwest + rustls: Polygon daily aggregates.
 //! - [`ssm`] — the Polygon key from Parameter Store.
 //! - [`MarketCache`] — wraps any market: coalesces identical requests, keeps answers until the
 //!   next market close.
+//! - [`aws`] — SDK settings for the Lambdas and for tools.
 //!
-//! In-memory versions live with the local gateway (`stocksctl local`) and in the tests.
+//! In-memory versions live in the local stack (`stocks-local`) and in `stocks-testkit`.
 
 pub mod apigw;
+pub mod aws;
 pub mod market_cache;
 pub mod polygon;
 pub mod sqs;
 pub mod ssm;
 
 pub use apigw::ApiGatewayConnections;
-pub use market_cache::{CacheSettings, MarketCache};
+pub use aws::{load_aws_config, loopback_sdk_config, sdk_config};
+pub use market_cache::{CacheSettings, CacheStats, MarketCache};
 pub use polygon::{AggregatesPage, ApiKey, PolygonClient, RetryPolicy};
-pub use sqs::SqsQueue;
-
-/// The AWS configuration of the running function (region, credentials from the environment).
-pub async fn load_aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
-}
+pub use sqs::{QueueDepth, SqsQueue};

@@ -7,8 +7,10 @@
 //!   a page pointing elsewhere would hand the key to another host. Redirects are not followed
 //!   for the same reason.
 //! - Transient failures (429, 408, 5xx, timeouts, connection errors, malformed JSON) are retried
-//!   with jittered exponential backoff, honouring `Retry-After`, inside a total time budget that
-//!   keeps the worker well within its Lambda timeout. 401/403 and other 4xx are final.
+//!   with jittered exponential backoff, honouring `Retry-After`. 401/403 and other 4xx are final.
+//! - One fetch — every page and every retry — fits a total time budget that keeps the worker well
+//!   within its Lambda timeout: it is checked before every request, and no request may run past
+//!   it.
 
 use std::time::Duration;
 
@@ -84,15 +86,16 @@ pub struct RetryPolicy {
     /// Longest single wait. A `Retry-After` beyond it ends the retries at once: SQS's
     /// visibility timeout is the cheaper way to wait that long.
     pub max_delay: Duration,
-    /// Per-request timeout (connect + headers + body).
+    /// Per-request timeout (connect + headers + body); shortened to what is left of the budget.
     pub request_timeout: Duration,
-    /// Wall-clock budget for all pages and retries of one fetch.
+    /// Wall-clock budget for all pages and retries of one fetch: no request starts after it is
+    /// spent, and none runs past it.
     pub budget: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// Worst case ≈ 3 × 5 s + 0.5 s + 1 s of backoff per page, capped at 20 s in all: inside a
-    /// 30 s worker timeout.
+    /// Three tries of at most 5 s per page with 0.5 s and 1 s of backoff between them, and 20 s
+    /// for the whole fetch, pages included: inside a 30 s worker timeout.
     fn default() -> Self {
         Self {
             max_attempts: 3,
@@ -184,12 +187,28 @@ impl PolygonClient {
         }
     }
 
-    /// One page, with retries.
-    async fn page(&self, url: &Url, deadline: Instant) -> Result<AggregatesPage, MarketError> {
+    /// One page, with retries, inside what is left of the fetch's budget.
+    async fn page(&self, url: &Url, deadline: Instant, pages: usize) -> Result<AggregatesPage, MarketError> {
         let mut attempt = 0;
+        let mut last = String::new();
         loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(MarketError::Unavailable {
+                    attempts: attempt,
+                    last: if last.is_empty() {
+                        format!("the {:?} budget was spent after {pages} page(s)", self.policy.budget)
+                    } else {
+                        last
+                    },
+                });
+            }
             attempt += 1;
-            let (last, retry_after) = match self.http.get(url.clone()).send().await {
+            let request = self
+                .http
+                .get(url.clone())
+                .timeout(self.policy.request_timeout.min(left));
+            let (failure, retry_after) = match request.send().await {
                 Err(err) => (describe(&err), None),
                 Ok(response) => {
                     let status = response.status();
@@ -212,6 +231,7 @@ impl PolygonClient {
                     }
                 }
             };
+            last = failure;
             let unavailable = || MarketError::Unavailable {
                 attempts: attempt,
                 last: last.clone(),
@@ -241,8 +261,8 @@ impl MarketData for PolygonClient {
         let deadline = Instant::now() + self.policy.budget;
         let mut url = self.aggregates_url(ticker, window);
         let mut bars = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let page = self.page(&url, deadline).await?;
+        for pages in 0..MAX_PAGES {
+            let page = self.page(&url, deadline, pages).await?;
             bars.extend(page.results.unwrap_or_default());
             match page.next_url {
                 Some(next) => url = self.next_page(&next)?,

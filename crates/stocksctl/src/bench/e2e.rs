@@ -9,7 +9,7 @@ use serde::Serialize;
 use stocks_core::domain::ClientMessage;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::local::market::UNIVERSE;
+use stocks_local::market::UNIVERSE;
 
 /// One concurrency level's figures.
 #[derive(Clone, Debug, Serialize)]
@@ -18,14 +18,20 @@ pub struct Level {
     /// Requests per second all clients together were paced to; `None`: each sends its next
     /// request as soon as its report arrives (closed loop, i.e. as fast as the stack goes).
     pub paced_per_second: Option<f64>,
+    /// Reports received inside the measured window.
     pub reports: usize,
     pub seconds: f64,
+    /// `reports / seconds`: the rate achieved, whatever was asked for.
     pub reports_per_second: f64,
+    /// Latency percentiles of the requests sent inside the window.
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
 }
+
+/// One request's send and report times.
+type Exchange = (Instant, Instant);
 
 /// Runs `clients` clients against `url` for `duration` (after a short warm-up), either as fast
 /// as they can or paced to `rate` requests per second in all.
@@ -38,13 +44,20 @@ pub async fn level(url: &str, clients: usize, duration: Duration, rate: Option<f
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
             let url = url.to_owned();
-            tokio::spawn(async move { one_client(&url, c, measure_from, stop_at, gap).await })
+            tokio::spawn(async move { one_client(&url, c, stop_at, gap).await })
         })
         .collect();
-    let mut latencies = Vec::new();
+    let mut exchanges = Vec::new();
     for task in tasks {
-        latencies.extend(task.await.map_err(|e| e.to_string())??);
+        exchanges.extend(task.await.map_err(|e| e.to_string())??);
     }
+    let in_window = |at: &Instant| *at >= measure_from && *at < stop_at;
+    let reports = exchanges.iter().filter(|(_, received)| in_window(received)).count();
+    let mut latencies: Vec<Duration> = exchanges
+        .iter()
+        .filter(|(sent, _)| in_window(sent))
+        .map(|(sent, received)| *received - *sent)
+        .collect();
     if latencies.is_empty() {
         return Err("no report arrived".into());
     }
@@ -56,9 +69,9 @@ pub async fn level(url: &str, clients: usize, duration: Duration, rate: Option<f
     Ok(Level {
         clients,
         paced_per_second: rate,
-        reports: latencies.len(),
+        reports,
         seconds,
-        reports_per_second: latencies.len() as f64 / seconds,
+        reports_per_second: reports as f64 / seconds,
         p50_ms: pct(0.50),
         p90_ms: pct(0.90),
         p99_ms: pct(0.99),
@@ -66,19 +79,18 @@ pub async fn level(url: &str, clients: usize, duration: Duration, rate: Option<f
     })
 }
 
-/// Request after request on one connection; latencies of those sent inside the window.
+/// Request after request on one connection until `stop_at`; when each was sent and answered.
 async fn one_client(
     url: &str,
     client: usize,
-    measure_from: Instant,
     stop_at: Instant,
     gap: Option<Duration>,
-) -> Result<Vec<Duration>, String> {
+) -> Result<Vec<Exchange>, String> {
     // TCP_NODELAY: a small frame must not wait for the previous one's delayed ACK.
     let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let mut latencies = Vec::new();
+    let mut exchanges = Vec::new();
     let mut n = client * 7919;
     // Paced clients start spread over one gap so they do not all send at once.
     let mut next_send = Instant::now() + gap.map_or(Duration::ZERO, |g| g.mul_f64(fastrand::f64()));
@@ -116,10 +128,8 @@ async fn one_client(
                 break;
             }
         }
-        if sent >= measure_from {
-            latencies.push(sent.elapsed());
-        }
+        exchanges.push((sent, Instant::now()));
     }
     let _ = ws.close(None).await;
-    Ok(latencies)
+    Ok(exchanges)
 }

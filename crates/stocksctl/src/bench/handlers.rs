@@ -1,5 +1,5 @@
-//! The handlers' own cost per request, in a tight loop over in-memory ports that do nothing:
-//! what the Lambda bills for beyond waiting on AWS and Polygon.
+//! The handlers' own cost per request, in a tight loop over the testkit's in-memory ports
+//! (counting, keeping nothing): what the Lambda bills for beyond waiting on AWS and Polygon.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -7,67 +7,45 @@ use std::time::{Duration, Instant};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde::Serialize;
-use stocks_core::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, StockRequest, Ticker, WindowDays};
+use stocks_core::domain::{Job, StockRequest, WindowDays};
 use stocks_core::handlers::{Ingress, Worker};
-use stocks_core::ports::{
-    CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError, QueueError,
-};
+use stocks_core::ports::CallbackUrl;
+use stocks_testkit::{FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct HandlerCosts {
     /// One `stocksaction` frame: parse, validate, build and "post" the 202, "queue" the job.
     pub ingress_us_per_request: f64,
-    /// One SQS record: parse the job, "fetch" 21 bars, compute the report, "post" it, hang up.
+    /// One SQS record: parse the job, "fetch" a month of bars, compute the report, "post" it,
+    /// hang up.
     pub worker_us_per_record: f64,
+    /// Daily bars each worker record's report is computed over.
+    pub bars_per_record: usize,
     pub iterations: u64,
-}
-
-/// Ports that accept everything instantly.
-struct Nothing;
-
-impl JobQueue for Nothing {
-    async fn send(&self, job: &Job) -> Result<(), QueueError> {
-        black_box(job.to_json());
-        Ok(())
-    }
-}
-
-impl DeadLetters for Nothing {
-    async fn dead_letter(&self, _: &DeadLetter) -> Result<(), QueueError> {
-        Ok(())
-    }
-}
-
-impl Connections for Nothing {
-    async fn post(&self, _: &CallbackUrl, _: &str, message: &ClientMessage) -> Result<(), ConnectionError> {
-        // The real adapter serialises the message; so does this.
-        black_box(message.to_json());
-        Ok(())
-    }
-
-    async fn delete(&self, _: &CallbackUrl, _: &str) -> Result<(), ConnectionError> {
-        Ok(())
-    }
-}
-
-/// A month of bars, as Polygon would return them (already parsed).
-struct Month(Vec<Bar>);
-
-impl MarketData for Month {
-    async fn daily_bars(&self, _: &Ticker, _: &DateWindow) -> Result<Vec<Bar>, MarketError> {
-        Ok(self.0.clone())
-    }
 }
 
 pub async fn measure(budget: Duration) -> HandlerCosts {
     let callback = CallbackUrl::parse("https://abc.execute-api.us-east-1.amazonaws.com/prod").expect("valid");
-    let ingress = Ingress::new(Nothing, Nothing, Some(callback.clone()), WindowDays::DEFAULT);
-    let bars = crate::local::market::daily_bars(
+    let discarding = || FakeConnections::default().discarding();
+    let ingress = Ingress::new(
+        FakeQueue::default().discarding(),
+        discarding(),
+        Some(callback.clone()),
+        WindowDays::DEFAULT,
+    );
+    let bars = stocks_local::market::daily_bars(
         "MSFT",
         stocks_core::domain::parse_date("2024-10-01").expect("valid"),
         stocks_core::domain::parse_date("2024-10-31").expect("valid"),
     );
-    let worker = Worker::new(Month(bars), Nothing, Nothing, callback, 3);
+    let bars_per_record = bars.len();
+    let worker = Worker::new(
+        FakeMarket::with_bars(bars),
+        discarding(),
+        FakeDeadLetters::default(),
+        callback,
+        3,
+    );
 
     let mut event = ApiGatewayWebsocketProxyRequest::default();
     event.request_context.route_key = Some("stocksaction".into());
@@ -109,6 +87,7 @@ pub async fn measure(budget: Duration) -> HandlerCosts {
     HandlerCosts {
         ingress_us_per_request: ingress_us.0,
         worker_us_per_record: worker_us_per_batch.0 / 10.0,
+        bars_per_record,
         iterations: ingress_us.1 + worker_us_per_batch.1,
     }
 }

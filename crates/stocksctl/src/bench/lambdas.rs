@@ -2,8 +2,10 @@
 //!
 //! Init time is process start to the first `GET /runtime/invocation/next`, measured against a
 //! minimal Lambda Runtime API served here (so nothing else is timed). Peak RSS is the process's
-//! high-water mark (`VmHWM`) after it has handled a series of real events: the worker fetches
-//! from the local stack's demo market and posts to its `@connections` API.
+//! high-water mark (`VmHWM`) after it has handled a series of real events, each all the way
+//! through: the ingress posts its 202 to a live connection on the local stack and sends the job
+//! to SQS (moto); the worker fetches from the demo market, posts the report to that connection
+//! and could dead-letter to moto's DLQ.
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -44,6 +46,8 @@ struct RuntimeApi {
     first_poll: Mutex<Option<Instant>>,
     events: Mutex<VecDeque<Value>>,
     responses: Mutex<usize>,
+    /// Worker responses that named records to retry: the run did not go all the way through.
+    retried: Mutex<usize>,
     errors: Mutex<Vec<String>>,
     changed: Notify,
 }
@@ -72,7 +76,14 @@ async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
     }
 }
 
-async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(_): UrlPath<String>) -> StatusCode {
+async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(_): UrlPath<String>, body: String) -> StatusCode {
+    let retried = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v["batchItemFailures"].as_array().map(|f| !f.is_empty()))
+        .unwrap_or(false);
+    if retried {
+        *api.retried.lock().unwrap() += 1;
+    }
     *api.responses.lock().unwrap() += 1;
     api.changed.notify_waiters();
     StatusCode::ACCEPTED
@@ -130,8 +141,21 @@ impl Drop for Running {
     }
 }
 
+/// Where the functions' calls go: the local stack and moto.
+#[derive(Clone, Debug)]
+pub struct Targets {
+    /// `HOST:PORT` of the local stack (`@connections`, the demo market).
+    pub stack: String,
+    /// A connection open on the stack that reads and drops whatever it is sent.
+    pub connection_id: String,
+    /// moto, for SQS.
+    pub sqs_endpoint: String,
+    pub jobs_url: String,
+    pub dlq_url: String,
+}
+
 /// The environment each function gets (no network is needed before the first invocation).
-fn environment(name: &str, runtime_api: std::net::SocketAddr, stack: &str) -> Vec<(String, String)> {
+fn environment(name: &str, runtime_api: std::net::SocketAddr, targets: &Targets) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
@@ -141,22 +165,20 @@ fn environment(name: &str, runtime_api: std::net::SocketAddr, stack: &str) -> Ve
         ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
+        ("AWS_ENDPOINT_URL_SQS", targets.sqs_endpoint.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    let callback = format!("http://{stack}/local");
+    let callback = format!("http://{}/local", targets.stack);
     let extra: &[(&str, String)] = match name {
-        "stocks-ingress" => &[
-            ("QUEUE_URL", "http://127.0.0.1:9/000000000000/jobs".into()),
-            ("CALLBACK_URL", callback),
-        ],
+        "stocks-ingress" => &[("QUEUE_URL", targets.jobs_url.clone()), ("CALLBACK_URL", callback)],
         "stocks-worker" => &[
             ("CALLBACK_URL", callback),
             // A literal key: reading SSM would time a network call, not the binary.
             ("POLYGON_API_KEY", "bench".into()),
-            ("POLYGON_BASE_URL", format!("http://{stack}")),
-            ("DLQ_URL", "http://127.0.0.1:9/000000000000/dlq".into()),
+            ("POLYGON_BASE_URL", format!("http://{}", targets.stack)),
+            ("DLQ_URL", targets.dlq_url.clone()),
             ("MAX_RECEIVE_COUNT", "3".into()),
         ],
         _ => &[],
@@ -181,12 +203,12 @@ fn unpack(zip: &Path, into: &Path) -> Result<PathBuf, String> {
 }
 
 /// One cold start: milliseconds from spawn to the first poll.
-async fn cold_start(bin: &Path, name: &str, stack: &str) -> Result<(f64, Running, Served), String> {
+async fn cold_start(bin: &Path, name: &str, targets: &Targets) -> Result<(f64, Running, Served), String> {
     let served = serve_runtime_api().await;
     let spawned = Instant::now();
     let child = Command::new(bin)
         .env_clear()
-        .envs(environment(name, served.addr, stack))
+        .envs(environment(name, served.addr, targets))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -211,13 +233,13 @@ async fn cold_start(bin: &Path, name: &str, stack: &str) -> Result<(f64, Running
     }
 }
 
-/// Events to feed each function for the memory figure.
-fn events(name: &str, n: usize) -> Vec<Value> {
+/// Events to feed each function for the memory figure, all about the one live connection.
+fn events(name: &str, n: usize, connection_id: &str) -> Vec<Value> {
     let fixture = |route: &str, body: Option<String>| {
         serde_json::json!({
             "requestContext": {
                 "routeKey": route, "eventType": if body.is_some() { "MESSAGE" } else { "CONNECT" },
-                "connectionId": format!("bench{:011x}=", fastrand::u64(..) >> 20), "requestId": "bench",
+                "connectionId": connection_id, "requestId": format!("bench{:011x}=", fastrand::u64(..) >> 20),
                 "connectedAt": 1_795_514_395_000i64, "requestTimeEpoch": chrono::Utc::now().timestamp_millis(),
                 "domainName": "localhost", "stage": "local"
             },
@@ -235,12 +257,12 @@ fn events(name: &str, n: usize) -> Vec<Value> {
             _ => {
                 let records: Vec<Value> = (0..10)
                     .map(|r| {
-                        let (ticker, _) = crate::local::market::UNIVERSE[(i * 10 + r) % crate::local::market::UNIVERSE.len()];
+                        let (ticker, _) = stocks_local::market::UNIVERSE[(i * 10 + r) % stocks_local::market::UNIVERSE.len()];
                         // The default window's length, ending on many different days.
                         let to = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).expect("valid") + chrono::Days::new(((i * 10 + r) % 700) as u64);
                         let job = serde_json::json!({
-                            "v": 1, "requestId": "bench", "connectionId": "gone=", "ticker": ticker,
-                            "from": (to - chrono::Days::new(29)).to_string(), "to": to.to_string(), "disconnect": true,
+                            "v": 1, "requestId": "bench", "connectionId": connection_id, "ticker": ticker,
+                            "from": (to - chrono::Days::new(29)).to_string(), "to": to.to_string(), "disconnect": false,
                             "enqueuedAt": chrono::Utc::now()
                         });
                         serde_json::json!({"messageId": format!("m{i}-{r}"), "body": job.to_string(), "attributes": {"ApproximateReceiveCount": "1"}})
@@ -253,8 +275,14 @@ fn events(name: &str, n: usize) -> Vec<Value> {
 }
 
 /// Peak RSS of a running function after it has handled `n` events.
-async fn peak_rss(running: &Running, served: &Served, name: &str, n: usize) -> Result<u64, String> {
-    served.api.events.lock().unwrap().extend(events(name, n));
+async fn peak_rss(
+    running: &Running,
+    served: &Served,
+    name: &str,
+    n: usize,
+    connection_id: &str,
+) -> Result<u64, String> {
+    served.api.events.lock().unwrap().extend(events(name, n, connection_id));
     served.api.changed.notify_waiters();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -280,7 +308,7 @@ async fn peak_rss(running: &Running, served: &Served, name: &str, n: usize) -> R
 
 pub async fn measure(
     lambda_dir: &Path,
-    stack: &str,
+    targets: &Targets,
     init_runs: usize,
     invocations: usize,
     progress: &indicatif::ProgressBar,
@@ -296,15 +324,21 @@ pub async fn measure(
         let mut last = None;
         for run in 0..init_runs {
             progress.set_message(format!("{name}: cold start {}/{init_runs}", run + 1));
-            let (ms, running, served) = cold_start(&bin, name, stack).await?;
+            let (ms, running, served) = cold_start(&bin, name, targets).await?;
             inits.push(ms);
             last = Some((running, served));
         }
         let (running, served) = last.ok_or("init_runs must be at least 1")?;
         progress.set_message(format!("{name}: {invocations} invocations"));
-        let rss = peak_rss(&running, &served, name, invocations).await?;
+        let rss = peak_rss(&running, &served, name, invocations, &targets.connection_id).await?;
         if let Some(err) = served.api.errors.lock().unwrap().first() {
             return Err(format!("{name} answered an error during the memory run: {err}"));
+        }
+        let retried = *served.api.retried.lock().unwrap();
+        if retried > 0 {
+            return Err(format!(
+                "{name} left records to retry in {retried} of {invocations} batches"
+            ));
         }
         inits.sort_by(f64::total_cmp);
         out.push(LambdaFigures {

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use stocks_core::adapters::CacheSettings;
 
-use crate::local::{LocalConfig, serve};
+use stocks_local::{LocalConfig, Running};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -84,6 +84,20 @@ impl Machine {
     }
 }
 
+impl BenchConfig {
+    pub fn from_args(args: &crate::cli::BenchArgs) -> Self {
+        Self {
+            clients: args.clients.clone(),
+            paced: args.paced.filter(|(clients, rate)| *clients > 0 && *rate > 0.0),
+            duration: Duration::from_secs(args.duration.max(1)),
+            lambda_dir: args.lambda_dir.clone(),
+            init_runs: args.init_runs.max(1),
+            invocations: args.invocations.max(1),
+            market_cache: args.market_cache,
+        }
+    }
+}
+
 pub async fn run(config: &BenchConfig) -> Result<Results, String> {
     let phases = config.clients.len() as u64
         + 1
@@ -96,11 +110,6 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
     progress.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} ({elapsed})").expect("valid template"));
 
     // The local stack, in this process, as `make dev` runs it (no logs: they would be timed).
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let stack_config = LocalConfig {
         cache: if config.market_cache {
             CacheSettings::default()
@@ -113,10 +122,8 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
         concurrency: 16,
         ..LocalConfig::default()
     };
-    let stack = tokio::spawn(serve(listener, stack_config, async move {
-        let _ = stopped.await;
-    }));
-    let url = format!("ws://{addr}/local");
+    let stack = Running::start(stack_config).await.map_err(|e| e.to_string())?;
+    let (addr, url) = (stack.addr, stack.ws_url());
 
     let mut end_to_end = Vec::new();
     for &clients in &config.clients {
@@ -133,12 +140,34 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
     let handlers = handlers::measure(config.duration).await;
     progress.inc(1);
     let lambdas = match &config.lambda_dir {
-        Some(dir) => lambdas::measure(dir, &addr.to_string(), config.init_runs, config.invocations, &progress).await?,
+        Some(dir) => {
+            progress.set_message("starting moto for the Lambda runs");
+            let moto = stocks_testkit::MotoServer::start();
+            let queues = moto.jobs_and_dlq("bench-jobs", None, None).await;
+            let sink = Sink::open(&url, &addr.to_string()).await?;
+            let targets = lambdas::Targets {
+                stack: addr.to_string(),
+                connection_id: sink.connection_id.clone(),
+                sqs_endpoint: moto.endpoint().to_owned(),
+                jobs_url: queues.jobs_url.clone(),
+                dlq_url: queues.dlq_url.clone(),
+            };
+            let figures = lambdas::measure(dir, &targets, config.init_runs, config.invocations, &progress).await?;
+            // Every ingress invocation must have sent its job to SQS.
+            let sqs = stocks_core::adapters::SqsQueue::new(moto.sqs_client(), &queues.jobs_url);
+            let queued = sqs.depth().await.map_err(|e| e.to_string())?.total();
+            if queued != config.invocations as u64 {
+                return Err(format!(
+                    "the ingress queued {queued} jobs in {} invocations",
+                    config.invocations
+                ));
+            }
+            figures
+        }
         None => Vec::new(),
     };
     progress.finish_and_clear();
-    let _ = stop.send(());
-    let _ = stack.await;
+    let _ = stack.stop().await;
     Ok(Results {
         machine: Machine::read(),
         settings: Settings {
@@ -154,6 +183,41 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
         handlers,
         lambdas,
     })
+}
+
+/// A WebSocket client that keeps one connection open and drops whatever it is sent, so the
+/// Lambda runs have a live connection to post to.
+struct Sink {
+    connection_id: String,
+    _reader: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    async fn open(url: &str, stack: &str) -> Result<Self, String> {
+        use futures::StreamExt;
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let reader = tokio::spawn(async move {
+            let (_write, mut read) = ws.split();
+            while read.next().await.is_some() {}
+        });
+        let list: serde_json::Value = reqwest::get(format!("http://{stack}/_local/connections"))
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let connection_id = list[0]["connectionId"]
+            .as_str()
+            .ok_or("the stack lists no connection")?
+            .to_owned();
+        Ok(Self {
+            connection_id,
+            _reader: reader,
+        })
+    }
 }
 
 /// The results as the tables `make bench` prints.
@@ -178,8 +242,8 @@ pub fn render(r: &Results) -> String {
         ));
     }
     out.push_str(&format!(
-        "\nhandlers (in-memory ports): ingress {:.1} µs/request, worker {:.1} µs/record\n",
-        r.handlers.ingress_us_per_request, r.handlers.worker_us_per_record
+        "\nhandlers (in-memory ports): ingress {:.1} µs/request, worker {:.1} µs/record ({} bars each)\n",
+        r.handlers.ingress_us_per_request, r.handlers.worker_us_per_record, r.handlers.bars_per_record
     ));
     if !r.lambdas.is_empty() {
         out.push_str("\nlambdas:\n  function            zip MiB   init ms (median/max)   peak RSS MiB\n");

@@ -1,0 +1,11 @@
+//! stocks-core's integration tests, one binary: the handlers over the testkit's fakes, the
+//! adapters on the wire (wiremock, moto), the log contract, hostile input and the market cache.
+
+mod adapters;
+mod hostile;
+mod ingress;
+mod market_cache;
+mod polygon;
+mod sqs_moto;
+mod telemetry;
+mod worker;

@@ -1,0 +1,140 @@
+//! The log contract: JSON lines, every line inside an invocation carrying the Lambda request id
+//! and, in the worker, the SQS message id; the Polygon key in none of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stocks_core::adapters::{ApiKey, PolygonClient, RetryPolicy};
+use stocks_core::handlers::Worker;
+use stocks_core::ports::CallbackUrl;
+use stocks_testkit::{FakeConnections, FakeDeadLetters, job_body, sqs_event, sqs_record};
+use tracing::Instrument;
+use wiremock::matchers::path_regex;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "pk-very-secret-0042";
+
+/// Log capture for one test thread.
+///
+/// tracing caches, per callsite and for the whole process, whether anyone listens; a
+/// subscriber scoped to one thread (`set_default`) races with the other tests of this binary
+/// hitting the same callsites on their threads, and loses lines. So the JSON subscriber is the
+/// process's global one, and its writer keeps only what the capturing thread writes.
+mod capture {
+    use std::cell::RefCell;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex, Once};
+
+    use stocks_core::telemetry::json_subscriber;
+    use tracing_subscriber::EnvFilter;
+
+    thread_local! {
+        static BUFFER: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
+    }
+
+    /// Writes to this thread's buffer, if it is capturing; elsewhere, nowhere.
+    struct ThisThread;
+
+    impl Write for ThisThread {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            BUFFER.with(|b| {
+                if let Some(buffer) = b.borrow().as_ref() {
+                    buffer.lock().unwrap().extend_from_slice(buf);
+                }
+            });
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Starts capturing this thread's log lines (JSON, `debug` and up from our crates).
+    pub fn start() -> Arc<Mutex<Vec<u8>>> {
+        static GLOBAL: Once = Once::new();
+        GLOBAL.call_once(|| {
+            let filter = EnvFilter::new("stocks_core=debug,it=debug");
+            tracing::subscriber::set_global_default(json_subscriber(filter, || ThisThread))
+                .expect("no other global subscriber in this test binary");
+        });
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        BUFFER.with(|b| *b.borrow_mut() = Some(buffer.clone()));
+        buffer
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn worker_lines_are_json_with_request_and_message_ids_and_no_key() {
+    let logs = capture::start();
+
+    let polygon = MockServer::start().await;
+    Mock::given(path_regex("^/v2/aggs/ticker/MSFT/"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&polygon)
+        .await;
+    Mock::given(path_regex("^/v2/aggs/ticker/AAPL/"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&polygon)
+        .await;
+    let policy = RetryPolicy {
+        base_delay: Duration::from_millis(1),
+        ..RetryPolicy::default()
+    };
+    let worker = Worker::new(
+        PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy).unwrap(),
+        Arc::new(FakeConnections::default()),
+        Arc::new(FakeDeadLetters::default()),
+        CallbackUrl::parse("https://x.example/prod").unwrap(),
+        3,
+    );
+    let event = sqs_event(vec![
+        sqs_record("msg-500", &job_body("MSFT", "c1", true), 1),
+        sqs_record("msg-401", &job_body("AAPL", "c2", true), 1),
+        sqs_record("msg-bad", "nonsense", 1),
+    ]);
+    // lambda_runtime wraps every invocation in this span.
+    worker
+        .handle(event)
+        .instrument(tracing::info_span!("Lambda runtime invoke", requestId = "lambda-req-7"))
+        .await;
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(!text.contains(KEY), "the key leaked into the logs");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() >= 6, "{text}");
+
+    let mut per_record = std::collections::HashMap::<String, usize>::new();
+    for line in &lines {
+        let spans = line["spans"].as_array().unwrap_or_else(|| panic!("no spans: {line}"));
+        assert_eq!(spans[0]["requestId"], "lambda-req-7", "{line}");
+        if let Some(record) = spans.iter().find(|s| s["name"] == "record") {
+            *per_record
+                .entry(record["messageId"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        } else {
+            assert_eq!(
+                line["message"], "batch done",
+                "only the batch summary is outside a record: {line}"
+            );
+        }
+    }
+    for id in ["msg-500", "msg-401", "msg-bad"] {
+        assert!(
+            per_record.get(id).copied().unwrap_or(0) >= 2,
+            "{id} lines: {per_record:?}"
+        );
+    }
+    let summary = lines.iter().find(|l| l["message"] == "batch done").unwrap();
+    assert_eq!(
+        (
+            summary["records"].as_u64(),
+            summary["retry"].as_u64(),
+            summary["dead_lettered"].as_u64()
+        ),
+        (Some(3), Some(1), Some(2))
+    );
+}

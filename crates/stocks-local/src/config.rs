@@ -1,0 +1,111 @@
+//! [`LocalConfig`]: everything the local stack can be told, and the one place its defaults
+//! live (`stocksctl local`'s flags show and use these same values).
+
+use std::time::Duration;
+
+use stocks_core::adapters::{ApiKey, CacheSettings, RetryPolicy};
+use stocks_core::domain::WindowDays;
+
+pub use crate::gateway::limits::Limits;
+
+/// Where market data comes from.
+#[derive(Clone, Debug)]
+pub enum MarketMode {
+    /// The built-in synthetic market on the same port.
+    Demo,
+    /// The real Polygon API.
+    Polygon { base_url: String, key: ApiKey },
+}
+
+/// Where jobs are queued.
+#[derive(Clone, Debug)]
+pub enum QueueMode {
+    /// In memory, with SQS semantics.
+    Memory,
+    /// Any SQS-compatible service (moto, LocalStack, real SQS).
+    Sqs {
+        /// Endpoint override; `None` is AWS itself.
+        endpoint: Option<String>,
+        /// Region; `None` is the AWS configuration's (us-east-1 with an endpoint and none set).
+        region: Option<String>,
+        queue_url: String,
+        dlq_url: String,
+    },
+}
+
+/// Everything `stocksctl local` can be told. [`LocalConfig::default`] is what `make dev` runs.
+#[derive(Clone, Debug)]
+pub struct LocalConfig {
+    /// API Gateway stage: the WebSocket URL's path and the `@connections` prefix.
+    pub stage: String,
+    pub market: MarketMode,
+    pub queue: QueueMode,
+    /// How long a received job stays hidden before the memory queue delivers it again.
+    pub visibility_timeout: Duration,
+    /// Deliveries before a job is dead-lettered (the redrive policy's `maxReceiveCount`, and
+    /// the worker's `MAX_RECEIVE_COUNT`).
+    pub max_receive_count: u32,
+    /// Records per worker invocation (SQS allows 1..=10).
+    pub batch_size: usize,
+    /// Worker invocations in flight at once (the mapping's maximum concurrency).
+    pub concurrency: usize,
+    /// API Gateway's frame, message and connection-lifetime limits.
+    pub limits: Limits,
+    /// Days in the default report window (`REPORT_WINDOW_DAYS`).
+    pub window_days: WindowDays,
+    /// Share of demo-market responses that fail.
+    pub fault_rate: f64,
+    /// Seed for the fault draws, to replay a run.
+    pub fault_seed: Option<u64>,
+    /// Extra delay on every demo-market response.
+    pub market_latency: Duration,
+    /// The worker's Polygon retry policy: shorter than in Lambda, so a stalled demo response
+    /// costs seconds, not tens of them.
+    pub retry: RetryPolicy,
+    /// The worker's market cache, as deployed: identical requests coalesced, answers kept
+    /// until the next market close.
+    pub cache: CacheSettings,
+}
+
+impl LocalConfig {
+    /// Where `stocksctl local` listens unless told otherwise.
+    pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            stage: "local".into(),
+            market: MarketMode::Demo,
+            queue: QueueMode::Memory,
+            visibility_timeout: Duration::from_secs(10),
+            max_receive_count: 3,
+            batch_size: 10,
+            concurrency: 5,
+            limits: Limits::default(),
+            window_days: WindowDays::DEFAULT,
+            fault_rate: 0.0,
+            fault_seed: None,
+            market_latency: Duration::ZERO,
+            retry: RetryPolicy {
+                request_timeout: Duration::from_secs(2),
+                budget: Duration::from_secs(10),
+                ..RetryPolicy::default()
+            },
+            cache: CacheSettings::default(),
+        }
+    }
+}
+
+/// Why the local stack could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("stage name {0:?} must be letters, digits, '-' or '_'")]
+    Stage(String),
+    #[error("could not read the listening address")]
+    Address(#[source] std::io::Error),
+    #[error("could not set up the Polygon client")]
+    Polygon(#[source] stocks_core::adapters::polygon::PolygonSetupError),
+    #[error("the server failed")]
+    Serve(#[source] std::io::Error),
+}

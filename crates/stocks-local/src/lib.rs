@@ -1,0 +1,240 @@
+//! The stocks WebSocket service on one machine, offline, running the real handlers.
+//!
+//! ```text
+//! ws://HOST:PORT/STAGE                  WebSocket API (API Gateway emulation)  → ingress handler
+//! /STAGE/@connections/{id}              @connections API (POST, GET, DELETE)   ← ingress and worker, via the AWS SDK
+//! /v2/aggs/ticker/{T}/range/1/day/…     demo market (Polygon's shape)          ← worker, via its reqwest client
+//! /_local/…                             stats, DLQ, connections, requests, faults
+//! ```
+//!
+//! Jobs go through an in-memory queue with SQS semantics (or a real SQS endpoint); an
+//! event-source-mapping loop feeds them to the worker handler in batches and deletes what it
+//! did not report as failed. Nothing here decides anything about requests: that is all
+//! stocks-core, exactly as deployed. `stocksctl local` is a thin command line over [`serve`].
+//!
+//! # Layout
+//!
+//! - [`config`] — [`LocalConfig`], the one source of every default.
+//! - [`gateway`] — API Gateway WebSocket emulation: the socket loop, `@connections`, the
+//!   request journal, limits and lifetimes.
+//! - [`queue`] — the in-memory SQS and the SQS-endpoint alternative.
+//! - [`mapping`] — the event-source mapping that invokes the worker.
+//! - [`market`] — the synthetic demo market and its fault injection.
+//! - [`admin`] — the `/_local` endpoints.
+
+pub mod admin;
+pub mod config;
+pub mod gateway;
+pub mod mapping;
+pub mod market;
+pub mod queue;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use stocks_core::adapters::{
+    ApiGatewayConnections, ApiKey, MarketCache, PolygonClient, SqsQueue, loopback_sdk_config, sdk_config,
+};
+use stocks_core::handlers::{Ingress, Worker};
+use stocks_core::ports::CallbackUrl;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Limits, LocalConfig, MarketMode, QueueMode, StartError};
+pub use gateway::journal::{Disconnect, RequestRecord, Stats};
+use gateway::{Gateway, management, socket};
+use market::{Faults, MarketState};
+use queue::{LocalQueue, MemoryQueue, QueueSettings};
+
+/// The line printed when ready; scripts wait for it.
+pub fn ready_line(addr: SocketAddr, config: &LocalConfig) -> String {
+    let market = match config.market {
+        MarketMode::Demo => "demo — synthetic prices, not real quotes",
+        MarketMode::Polygon { .. } => "polygon — real data",
+    };
+    let queue = match config.queue {
+        QueueMode::Memory => "memory",
+        QueueMode::Sqs { .. } => "sqs",
+    };
+    format!(
+        "listening on ws://{addr}/{} (market: {market}; queue: {queue})",
+        config.stage
+    )
+}
+
+/// Serves on `listener` until `shutdown` resolves, then closes every connection (1001) and
+/// stops the mapping.
+pub async fn serve(
+    listener: TcpListener,
+    config: LocalConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    if config.stage.is_empty()
+        || !config
+            .stage
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(StartError::Stage(config.stage));
+    }
+    let addr = listener.local_addr().map_err(StartError::Address)?;
+    let base = format!("http://{addr}");
+    let callback = CallbackUrl::parse(&format!("{base}/{}", config.stage)).expect("a loopback URL is valid");
+    let cancel = CancellationToken::new();
+
+    let queue = Arc::new(match &config.queue {
+        QueueMode::Memory => LocalQueue::Memory(MemoryQueue::new(QueueSettings {
+            visibility_timeout: config.visibility_timeout,
+            max_receive_count: config.max_receive_count,
+        })),
+        QueueMode::Sqs {
+            endpoint,
+            region,
+            queue_url,
+            dlq_url,
+        } => {
+            let jobs = SqsQueue::from_sdk(&sdk_config(endpoint.as_deref(), region.as_deref()).await, queue_url);
+            LocalQueue::Sqs {
+                dlq: jobs.sibling(dlq_url),
+                jobs,
+                receiving: tokio::sync::Mutex::new(()),
+            }
+        }
+    });
+    // The handlers reach @connections through the real AWS SDK client, signed with dummy
+    // credentials the local API ignores.
+    let connections = Arc::new(ApiGatewayConnections::from_sdk(&loopback_sdk_config()));
+    let (market_base, key) = match &config.market {
+        MarketMode::Demo => (base.clone(), ApiKey::new("demo").expect("valid key")),
+        MarketMode::Polygon { base_url, key } => (base_url.clone(), key.clone()),
+    };
+    let polygon = PolygonClient::new(&market_base, &key, config.retry).map_err(StartError::Polygon)?;
+    let worker = Arc::new(Worker::new(
+        MarketCache::new(polygon, config.cache),
+        connections.clone(),
+        queue.clone(),
+        callback.clone(),
+        config.max_receive_count,
+    ));
+    let ingress = Ingress::new(queue.clone(), connections, Some(callback), config.window_days);
+
+    let gateway = Arc::new(Gateway::new(
+        config.stage.clone(),
+        addr.to_string(),
+        config.limits,
+        ingress,
+        queue.clone(),
+        cancel.clone(),
+    ));
+    let market = Arc::new(MarketState {
+        faults: Faults::new(
+            config.fault_rate,
+            config.fault_seed,
+            config.retry.request_timeout + Duration::from_secs(1),
+        ),
+        latency: config.market_latency,
+    });
+    let app = router(&config, gateway, market);
+
+    let mapping = tokio::spawn(mapping::run(
+        queue,
+        worker,
+        config.batch_size,
+        config.concurrency,
+        cancel.clone(),
+    ));
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    // Small WebSocket frames and @connections calls must not wait on Nagle's algorithm for the
+    // peer's delayed ACK (40 ms each time; measured by `stocksctl bench`).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(cancel.clone().cancelled_owned())
+        .await;
+    cancel.cancel();
+    let _ = mapping.await;
+    served.map_err(StartError::Serve)
+}
+
+fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>) -> Router {
+    let stage = &config.stage;
+    let gateway_routes = Router::new()
+        .route(&format!("/{stage}"), get(socket::upgrade))
+        .route(
+            &format!("/{stage}/@connections/{{id}}"),
+            get(management::get_connection)
+                .post(management::post_to_connection)
+                .delete(management::delete_connection),
+        )
+        .merge(admin::gateway_routes())
+        .with_state(gateway);
+    let mut market_routes = admin::market_routes();
+    if let MarketMode::Demo = config.market {
+        market_routes = market_routes.route(
+            "/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}",
+            get(market::aggregates),
+        );
+    }
+    gateway_routes.merge(market_routes.with_state(market))
+}
+
+/// A local stack serving in this process on a free loopback port, stopped when dropped (for
+/// the bench and the tests).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub stage: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), StartError>>>,
+}
+
+impl Running {
+    /// Binds `127.0.0.1:0` and serves `config` there.
+    pub async fn start(config: LocalConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let stage = config.stage.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            stage,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `ws://127.0.0.1:PORT/STAGE`.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/{}", self.addr, self.stage)
+    }
+
+    /// Stops serving and waits for the shutdown to finish.
+    pub async fn stop(mut self) -> Result<(), StartError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! The local queue: SQS semantics in memory, or a real SQS-compatible endpoint.
+//!
+//! [`MemoryQueue`] behaves like a standard SQS queue with a redrive policy: a received message
+//! is hidden for the visibility timeout and reappears unless deleted; each receive bumps its
+//! `ApproximateReceiveCount`; a message already received `max_receive_count` times is moved to
+//! the dead-letter queue on its next receive instead of being delivered. The worker's own
+//! dead-letters land in the same DLQ with their failure attributes.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use stocks_core::adapters::SqsQueue;
+use stocks_core::adapters::sqs::failure_attributes;
+use stocks_core::domain::{DeadLetter, Job};
+use stocks_core::ports::{DeadLetters, JobQueue, QueueError};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// SQS-like behaviour settings.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueSettings {
+    /// How long a received message stays hidden before it is delivered again.
+    pub visibility_timeout: Duration,
+    /// Receives after which the next receive moves a message to the DLQ.
+    pub max_receive_count: u32,
+}
+
+/// A message waiting in (or in flight from) the memory queue.
+#[derive(Debug)]
+struct Stored {
+    id: String,
+    body: String,
+    attributes: HashMap<String, SqsMessageAttribute>,
+    sent_at: DateTime<Utc>,
+    receive_count: u32,
+    first_received_at: Option<DateTime<Utc>>,
+    visible_at: Instant,
+    /// Valid receipt handle of the latest receive, if in flight.
+    receipt: Option<String>,
+}
+
+/// A message in the dead-letter queue, as `/_local/dlq` shows it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadJob {
+    pub message_id: String,
+    pub body: String,
+    /// `failureReason`, `failureDetail`, `failedAt`, `attempts` when the worker parked it;
+    /// empty when SQS's redrive moved it (the worker never answered).
+    pub attributes: HashMap<String, String>,
+    pub sent_at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct State {
+    messages: VecDeque<Stored>,
+    dlq: Vec<DeadJob>,
+}
+
+/// A standard SQS queue plus its DLQ, in memory.
+pub struct MemoryQueue {
+    settings: QueueSettings,
+    state: Mutex<State>,
+    /// Wakes long-polling receivers when a message arrives.
+    arrived: Notify,
+}
+
+impl MemoryQueue {
+    pub fn new(settings: QueueSettings) -> Self {
+        Self {
+            settings,
+            state: Mutex::new(State::default()),
+            arrived: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn send_body(&self, body: String, attributes: HashMap<String, SqsMessageAttribute>) -> String {
+        let id = new_id();
+        self.state().messages.push_back(Stored {
+            id: id.clone(),
+            body,
+            attributes,
+            sent_at: Utc::now(),
+            receive_count: 0,
+            first_received_at: None,
+            visible_at: Instant::now(),
+            receipt: None,
+        });
+        self.arrived.notify_waiters();
+        id
+    }
+
+    /// Up to `max` visible messages, redriving those past `max_receive_count` to the DLQ.
+    pub fn try_receive(&self, max: usize) -> Vec<SqsMessage> {
+        let now = Instant::now();
+        let mut state = self.state();
+        let state = &mut *state;
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < state.messages.len() && out.len() < max {
+            let m = &mut state.messages[i];
+            if m.visible_at > now {
+                i += 1;
+                continue;
+            }
+            if m.receive_count >= self.settings.max_receive_count {
+                let m = state.messages.remove(i).expect("index is in range");
+                state.dlq.push(DeadJob {
+                    message_id: m.id,
+                    body: m.body,
+                    attributes: HashMap::new(),
+                    sent_at: m.sent_at,
+                });
+                continue;
+            }
+            m.receive_count += 1;
+            m.visible_at = now + self.settings.visibility_timeout;
+            let receipt = new_id();
+            m.receipt = Some(receipt.clone());
+            let first = *m.first_received_at.get_or_insert_with(Utc::now);
+            out.push(to_record(m, receipt, first));
+            i += 1;
+        }
+        out
+    }
+
+    /// Long-polls up to `wait` for at least one message.
+    pub async fn receive(&self, max: usize, wait: Duration) -> Vec<SqsMessage> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let arrived = self.arrived.notified();
+            let got = self.try_receive(max);
+            if !got.is_empty() || Instant::now() >= deadline {
+                return got;
+            }
+            // Wake for a new message, or to re-check hidden ones becoming visible.
+            let recheck = (Instant::now() + Duration::from_millis(50)).min(deadline);
+            tokio::select! {
+                _ = arrived => {}
+                _ = tokio::time::sleep_until(recheck) => {}
+            }
+        }
+    }
+
+    /// Deletes by receipt handle; a stale handle (the message was received again since) is a
+    /// no-op, as in SQS.
+    pub fn delete(&self, receipt: &str) {
+        self.state().messages.retain(|m| m.receipt.as_deref() != Some(receipt));
+    }
+
+    /// Messages in the queue (visible or in flight).
+    pub fn len(&self) -> usize {
+        self.state().messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn dead_jobs(&self) -> Vec<DeadJob> {
+        self.state().dlq.clone()
+    }
+
+    pub fn dlq_len(&self) -> usize {
+        self.state().dlq.len()
+    }
+}
+
+impl JobQueue for MemoryQueue {
+    async fn send(&self, job: &Job) -> Result<(), QueueError> {
+        self.send_body(job.to_json(), HashMap::new());
+        Ok(())
+    }
+}
+
+impl DeadLetters for MemoryQueue {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        self.state().dlq.push(DeadJob {
+            message_id: new_id(),
+            body: letter.body.clone(),
+            attributes: string_attributes(&failure_attributes(letter)),
+            sent_at: Utc::now(),
+        });
+        Ok(())
+    }
+}
+
+/// Message attributes as name → string value (binary ones are left out).
+fn string_attributes(attributes: &HashMap<String, SqsMessageAttribute>) -> HashMap<String, String> {
+    attributes
+        .iter()
+        .filter_map(|(k, v)| v.string_value.clone().map(|s| (k.clone(), s)))
+        .collect()
+}
+
+fn to_record(m: &Stored, receipt: String, first_received_at: DateTime<Utc>) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(m.id.clone());
+    record.receipt_handle = Some(receipt);
+    record.body = Some(m.body.clone());
+    record.attributes = HashMap::from([
+        ("ApproximateReceiveCount".to_owned(), m.receive_count.to_string()),
+        ("SentTimestamp".to_owned(), m.sent_at.timestamp_millis().to_string()),
+        (
+            "ApproximateFirstReceiveTimestamp".to_owned(),
+            first_received_at.timestamp_millis().to_string(),
+        ),
+        ("SenderId".to_owned(), "LOCAL".to_owned()),
+    ]);
+    record.message_attributes = m.attributes.clone();
+    record.event_source = Some("aws:sqs".to_owned());
+    record.event_source_arn = Some("arn:aws:sqs:local:000000000000:stocks-jobs".to_owned());
+    record.aws_region = Some("local".to_owned());
+    record
+}
+
+/// A UUID-shaped random id, like SQS message ids.
+fn new_id() -> String {
+    let a = fastrand::u64(..);
+    let b = fastrand::u64(..);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0x0fff,
+        (b >> 48) & 0x3fff | 0x8000,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// Where the local stack queues jobs: in memory, or any SQS-compatible endpoint.
+pub enum LocalQueue {
+    Memory(MemoryQueue),
+    Sqs {
+        jobs: SqsQueue,
+        dlq: SqsQueue,
+        /// One `ReceiveMessage` at a time: moto's receive is not atomic, and concurrent calls
+        /// can both deliver a message and redrive it. (Batches are still handled concurrently.)
+        receiving: tokio::sync::Mutex<()>,
+    },
+}
+
+impl LocalQueue {
+    /// One poll of the event-source mapping.
+    pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<SqsMessage>, QueueError> {
+        match self {
+            Self::Memory(q) => Ok(q.receive(max, wait).await),
+            Self::Sqs { jobs, receiving, .. } => {
+                let _turn = receiving.lock().await;
+                jobs.receive(max, wait, None).await
+            }
+        }
+    }
+
+    /// Deletes what a worker invocation handled, in one batch call (as the mapping does).
+    pub async fn delete_batch(&self, receipts: &[&str]) -> Result<Vec<String>, QueueError> {
+        match self {
+            Self::Memory(q) => {
+                for receipt in receipts {
+                    q.delete(receipt);
+                }
+                Ok(Vec::new())
+            }
+            Self::Sqs { jobs, .. } => jobs.delete_batch(receipts).await,
+        }
+    }
+
+    /// Jobs in the DLQ now: every message it holds ([`stocks_core::adapters::QueueDepth::total`]).
+    pub async fn dlq_len(&self) -> Result<u64, QueueError> {
+        match self {
+            Self::Memory(q) => Ok(q.dlq_len() as u64),
+            Self::Sqs { dlq, .. } => Ok(dlq.depth().await?.total()),
+        }
+    }
+
+    /// The dead jobs, without consuming them (SQS: each is held while read, then released).
+    pub async fn dead_jobs(&self) -> Result<Vec<DeadJob>, QueueError> {
+        match self {
+            Self::Memory(q) => Ok(q.dead_jobs()),
+            Self::Sqs { dlq, .. } => Ok(dlq
+                .peek(usize::MAX)
+                .await?
+                .into_iter()
+                .map(|m| DeadJob {
+                    attributes: string_attributes(&m.message_attributes),
+                    sent_at: m
+                        .attributes
+                        .get("SentTimestamp")
+                        .and_then(|t| t.parse().ok())
+                        .and_then(DateTime::from_timestamp_millis)
+                        .unwrap_or_else(Utc::now),
+                    message_id: m.message_id.unwrap_or_default(),
+                    body: m.body.unwrap_or_default(),
+                })
+                .collect()),
+        }
+    }
+}
+
+impl JobQueue for LocalQueue {
+    async fn send(&self, job: &Job) -> Result<(), QueueError> {
+        match self {
+            Self::Memory(q) => q.send(job).await,
+            Self::Sqs { jobs, .. } => jobs.send(job).await,
+        }
+    }
+}
+
+impl DeadLetters for LocalQueue {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), QueueError> {
+        match self {
+            Self::Memory(q) => q.dead_letter(letter).await,
+            Self::Sqs { dlq, .. } => dlq.dead_letter(letter).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(visibility_ms: u64, max_receive_count: u32) -> MemoryQueue {
+        MemoryQueue::new(QueueSettings {
+            visibility_timeout: Duration::from_millis(visibility_ms),
+            max_receive_count,
+        })
+    }
+
+    fn count(m: &SqsMessage) -> &str {
+        &m.attributes["ApproximateReceiveCount"]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn received_messages_hide_for_the_visibility_timeout() {
+        let q = queue(1000, 5);
+        q.send_body("a".into(), HashMap::new());
+        let first = q.try_receive(10);
+        assert_eq!((first.len(), count(&first[0])), (1, "1"));
+        assert!(q.try_receive(10).is_empty(), "in flight");
+        tokio::time::advance(Duration::from_millis(1001)).await;
+        let again = q.try_receive(10);
+        assert_eq!(count(&again[0]), "2");
+        assert_eq!(again[0].message_id, first[0].message_id);
+        assert_ne!(again[0].receipt_handle, first[0].receipt_handle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn delete_needs_the_latest_receipt() {
+        let q = queue(0, 5);
+        q.send_body("a".into(), HashMap::new());
+        let old = q.try_receive(1)[0].receipt_handle.clone().unwrap();
+        let new = q.try_receive(1)[0].receipt_handle.clone().unwrap();
+        q.delete(&old);
+        assert_eq!(q.len(), 1, "a stale receipt deletes nothing");
+        q.delete(&new);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn redrives_after_max_receive_count() {
+        let q = queue(0, 2);
+        q.send_body("job".into(), HashMap::new());
+        assert_eq!(count(&q.try_receive(1)[0]), "1");
+        assert_eq!(count(&q.try_receive(1)[0]), "2");
+        assert!(q.try_receive(1).is_empty(), "the third receive moves it instead");
+        let dead = q.dead_jobs();
+        assert_eq!((dead.len(), dead[0].body.as_str()), (1, "job"));
+        assert!(dead[0].attributes.is_empty());
+        assert_eq!(q.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn batches_are_capped_and_ordered() {
+        let q = queue(30_000, 3);
+        for i in 0..25 {
+            q.send_body(i.to_string(), HashMap::new());
+        }
+        let bodies: Vec<_> = q.try_receive(10).into_iter().map(|m| m.body.unwrap()).collect();
+        assert_eq!(bodies, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(q.try_receive(10).len(), 10);
+        assert_eq!(q.try_receive(10).len(), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_poll_wakes_on_arrival_and_gives_up_at_the_deadline() {
+        let q = std::sync::Arc::new(queue(30_000, 3));
+        assert!(q.receive(10, Duration::from_secs(2)).await.is_empty());
+        let sender = q.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            sender.send_body("late".into(), HashMap::new());
+        });
+        let got = q.receive(10, Duration::from_secs(20)).await;
+        assert_eq!(got[0].body.as_deref(), Some("late"));
+    }
+
+    #[test]
+    fn ids_look_like_sqs_ids() {
+        let id = new_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.matches('-').count(), 4);
+    }
+}

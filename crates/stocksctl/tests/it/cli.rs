@@ -1,0 +1,153 @@
+//! The `stocksctl` binary as users run it: `local` prints its ready line and stops cleanly on
+//! SIGTERM; `get` prints reports and exits 0, 1 or 2; every command explains itself.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use stocks_testkit::Stack;
+use stocks_testkit::stack::fast_config as config;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stocksctl");
+
+async fn stocksctl(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn get_prints_the_report_and_exits_0() {
+    let stack = Stack::start(config()).await;
+    let out = stocksctl(&[
+        "get",
+        "MSFT",
+        "--url",
+        &stack.ws_url(),
+        "--from",
+        "2024-10-01",
+        "--to",
+        "2024-10-31",
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("MSFT  2024-10-01 → 2024-10-31  (23 daily bars)"),
+        "{stdout}"
+    );
+    for field in ["avgStock", "minStock", "maxStock", "minVolume", "maxVolume"] {
+        assert!(stdout.contains(field), "{field} missing:\n{stdout}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("accepted MSFT"));
+}
+
+#[tokio::test]
+async fn get_json_prints_every_frame() {
+    let stack = Stack::start(config()).await;
+    let out = stocksctl(&["get", "ko", "--url", &stack.ws_url(), "--json"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let frames: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(frames.len(), 2);
+    assert_eq!(
+        (frames[0]["statusCode"].as_u64(), frames[1]["statusCode"].as_u64()),
+        (Some(202), Some(200))
+    );
+    assert_eq!(frames[1]["ticker"], "KO");
+}
+
+#[tokio::test]
+async fn get_exits_1_on_an_error_message() {
+    let stack = Stack::start(config()).await;
+    let out = stocksctl(&["get", "Msft", "--url", &stack.ws_url()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: INVALID_TICKER (400)"));
+    let out = stocksctl(&["get", "ZZZZ", "--url", &stack.ws_url()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NO_RESULTS (404)"));
+}
+
+#[tokio::test]
+async fn get_exits_2_when_there_is_no_answer() {
+    let nobody = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = stocksctl(&["get", "MSFT", "--url", &format!("ws://{nobody}/local")]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not connect"));
+}
+
+#[test]
+fn local_prints_one_ready_line_and_stops_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args(["local", "--listen", "127.0.0.1:0", "--stage", "dev"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on ws://127.0.0.1:"), "{line}");
+    assert!(
+        line.contains("/dev (market: demo — synthetic prices, not real quotes"),
+        "{line}"
+    );
+    let url = line.split_whitespace().nth(2).unwrap().to_owned();
+
+    let got = Command::new(BIN).args(["get", "AMZN", "--url", &url]).output().unwrap();
+    assert_eq!(got.status.code(), Some(0), "{}", String::from_utf8_lossy(&got.stderr));
+
+    // SIGTERM, as a process manager would send.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn every_command_explains_itself() {
+    for args in [vec!["--help"], vec!["local", "--help"], vec!["get", "--help"]] {
+        let out = Command::new(BIN).args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Usage: stocksctl"), "{args:?}:\n{help}");
+    }
+    let local =
+        String::from_utf8_lossy(&Command::new(BIN).args(["local", "--help"]).output().unwrap().stdout).to_string();
+    for flag in [
+        "--listen",
+        "--stage",
+        "--market",
+        "--queue",
+        "--sqs-endpoint",
+        "--queue-url",
+        "--dlq-url",
+        "--visibility-timeout",
+        "--max-receive-count",
+        "--batch-size",
+        "--fault-rate",
+    ] {
+        assert!(local.contains(flag), "local --help does not mention {flag}");
+    }
+}

@@ -1,0 +1,33 @@
+//! stocksctl's integration tests, one binary: the binary as users run it, `dlq` on moto, the
+//! chaos run (local stack + replay), and — ignored unless `make test-lambdas` asks — the built
+//! Lambda zips under cargo lambda's runtime emulator.
+
+mod chaos;
+mod cli;
+mod dlq;
+mod lambda_runtime;
+
+/// `stocksctl dlq replay --execute` of everything in `dlq_url` back to `jobs_url`.
+pub async fn replay_everything(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    jobs_url: &str,
+) -> stocksctl::dlq::ops::Summary {
+    use stocks_core::adapters::SqsQueue;
+    use stocksctl::dlq::ops::{ReplayOptions, replay};
+    use stocksctl::dlq::policy::Selection;
+    let options = ReplayOptions {
+        selection: Selection::default(),
+        execute: true,
+        max: None,
+        rate: 500.0,
+    };
+    let (summary, _) = replay(
+        &SqsQueue::new(sqs.clone(), dlq_url),
+        &SqsQueue::new(sqs.clone(), jobs_url),
+        &options,
+    )
+    .await
+    .unwrap();
+    summary
+}
