@@ -80,6 +80,16 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # Jobs that meet a spent market quota wait in the jobs queue again (DelaySeconds).
+  dynamic "statement" {
+    for_each = each.key == "worker" ? [1] : []
+    content {
+      sid       = "DeferJobs"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.jobs.arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.key == "worker" ? [1] : []
     content {

@@ -32,6 +32,7 @@ locals {
       memory      = var.worker_memory_mb
       timeout     = var.worker_timeout_seconds
       environment = {
+        QUEUE_URL                 = aws_sqs_queue.jobs.url
         CALLBACK_URL              = local.callback_url
         POLYGON_API_KEY_PARAM     = var.polygon_api_key_parameter_name
         POLYGON_BASE_URL          = var.polygon_base_url
@@ -39,7 +40,11 @@ locals {
         DLQ_URL                   = aws_sqs_queue.dlq.url
         MARKET_CACHE_ENTRIES      = tostring(var.market_cache_entries)
         MARKET_CACHE_MAX_AGE_SECS = tostring(var.market_cache_max_age_seconds)
-        RUST_LOG                  = var.log_level
+        # Each instance gets its share of the plan: at most worker_max_concurrency run at once.
+        POLYGON_REQUESTS_PER_MINUTE = tostring(var.polygon_requests_per_minute / var.worker_max_concurrency)
+        QUOTA_DEFER_SECS            = tostring(var.quota_defer_seconds)
+        MAX_JOB_AGE_SECS            = tostring(var.max_job_age_seconds)
+        RUST_LOG                    = var.log_level
       }
     }
   }

@@ -60,7 +60,7 @@ resource "aws_cloudwatch_metric_alarm" "jobs_waiting" {
 # Each job ends in one `job done` log line with an `outcome`; these count them as metrics
 # (namespace "<name>/worker"), e.g. how many clients left before their report.
 resource "aws_cloudwatch_log_metric_filter" "outcomes" {
-  for_each = toset(["reported", "no_results", "client_gone", "dead_lettered", "retry", "duplicate"])
+  for_each = toset(["reported", "no_results", "client_gone", "dead_lettered", "retry", "duplicate", "deferred"])
 
   name           = "${var.name}-outcome-${each.key}"
   log_group_name = aws_cloudwatch_log_group.lambda["worker"].name

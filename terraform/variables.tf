@@ -175,12 +175,45 @@ variable "market_cache_max_age_seconds" {
   default     = 0
 }
 
+variable "polygon_requests_per_minute" {
+  description = "The Polygon plan's requests per minute (free plan: 5). Each worker instance gets polygon_requests_per_minute / worker_max_concurrency and stops there before Polygon answers 429; jobs beyond it wait in the queue, they do not fail. 0: no limiter of our own (paid plans)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.polygon_requests_per_minute >= 0
+    error_message = "polygon_requests_per_minute must be 0 (no limiter) or more."
+  }
+}
+
+variable "quota_defer_seconds" {
+  description = "How long jobs wait after a Polygon 429 that carries no Retry-After (QUOTA_DEFER_SECS), 1-900."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.quota_defer_seconds >= 1 && var.quota_defer_seconds <= 900
+    error_message = "quota_defer_seconds must be 1..900 (SQS's longest DelaySeconds)."
+  }
+}
+
+variable "max_job_age_seconds" {
+  description = "The longest a job waits for market quota, counted from the client's request, before it is dead-lettered (QUOTA_EXHAUSTED) and the client told 503 (MAX_JOB_AGE_SECS). At most 7200: API Gateway closes every connection after 2 hours."
+  type        = number
+  default     = 7000
+
+  validation {
+    condition     = var.max_job_age_seconds >= 60 && var.max_job_age_seconds <= 7200
+    error_message = "max_job_age_seconds must be 60..7200 (API Gateway's connection lifetime)."
+  }
+}
+
 # ---------------------------------------------------------------------------- queues
 
 variable "max_receive_count" {
-  description = "Deliveries of a job before it is dead-lettered; the redrive policy and the worker (MAX_RECEIVE_COUNT) both use it."
+  description = "Deliveries of a job before it is dead-lettered; the redrive policy and the worker (MAX_RECEIVE_COUNT) both use it. 5 is AWS's guidance for SQS-triggered functions, so receives Lambda itself throttles do not dead-letter jobs."
   type        = number
-  default     = 3
+  default     = 5
 
   validation {
     condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000

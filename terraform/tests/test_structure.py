@@ -5,9 +5,10 @@ assert what they would catch for this module, and what a reviewer would check by
 Run: target/py/tf/bin/python -m unittest discover -s terraform/tests
 """
 
+import re
 import unittest
 
-from tfmodule import TERRAFORM_DIR, Module, blocks, expressions, references, rust_env_lists
+from tfmodule import TERRAFORM_DIR, Module, blocks, expressions, references, rust_env_lists, rust_worker_outcomes
 
 M = Module()
 
@@ -135,6 +136,21 @@ class Functions(unittest.TestCase):
         self.assertEqual(env["DLQ_URL"], "${aws_sqs_queue.dlq.url}")
         self.assertEqual(env["POLYGON_API_KEY_PARAM"], "${var.polygon_api_key_parameter_name}")
         self.assertNotIn("POLYGON_API_KEY", env, "the key itself never goes in Terraform")
+        self.assertEqual(env["QUEUE_URL"], "${aws_sqs_queue.jobs.url}", "deferred jobs go back to the jobs queue")
+        self.assertEqual(
+            env["POLYGON_REQUESTS_PER_MINUTE"],
+            "${tostring(var.polygon_requests_per_minute / var.worker_max_concurrency)}",
+            "each instance's share of the plan",
+        )
+        self.assertEqual(env["QUOTA_DEFER_SECS"], "${tostring(var.quota_defer_seconds)}")
+        self.assertEqual(env["MAX_JOB_AGE_SECS"], "${tostring(var.max_job_age_seconds)}")
+
+    def test_quota_variables_default_to_the_free_plan_and_stay_inside_the_connection_lifetime(self):
+        self.assertEqual(M.variables["polygon_requests_per_minute"]["default"], 5)
+        self.assertEqual(M.variables["quota_defer_seconds"]["default"], 60)
+        age = M.variables["max_job_age_seconds"]
+        self.assertEqual(age["default"], 7000)
+        self.assertIn("<= 7200", blocks(age, "validation")[0]["condition"])
 
     def test_log_groups_with_retention_and_json_logs_kept(self):
         groups = M.resource("aws_cloudwatch_log_group", "lambda")
@@ -151,7 +167,7 @@ class Queues(unittest.TestCase):
         policy = jobs["redrive_policy"]
         self.assertIn("deadLetterTargetArn = aws_sqs_queue.dlq.arn", policy)
         self.assertIn("maxReceiveCount = var.max_receive_count", policy)
-        self.assertEqual(M.variables["max_receive_count"]["default"], 3)
+        self.assertEqual(M.variables["max_receive_count"]["default"], 5, "AWS's guidance for SQS-triggered functions")
 
     def test_visibility_timeout_is_six_times_the_worker_timeout(self):
         self.assertEqual(M.resource("aws_sqs_queue", "jobs")["visibility_timeout_seconds"], "${var.worker_timeout_seconds * 6}")
@@ -220,8 +236,9 @@ class Iam(unittest.TestCase):
             (["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], ["${aws_sqs_queue.jobs.arn}"]),
         )
         self.assertEqual(grants["DeadLetterJobs"][1:], (["sqs:SendMessage"], ["${aws_sqs_queue.dlq.arn}"]))
+        self.assertEqual(grants["DeferJobs"][1:], (["sqs:SendMessage"], ["${aws_sqs_queue.jobs.arn}"]))
         self.assertEqual(grants["ReadPolygonKey"][1:], (["ssm:GetParameter"], ["${local.polygon_key_parameter_arn}"]))
-        for sid in ["ConsumeJobs", "DeadLetterJobs", "ReportToClients", "ReadPolygonKey"]:
+        for sid in ["ConsumeJobs", "DeferJobs", "DeadLetterJobs", "ReportToClients", "ReadPolygonKey"]:
             self.assertIn('each.key == "worker"', grants[sid][0], sid)
         logs = blocks(doc, "statement")[0]
         self.assertEqual(logs["resources"], ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"])
@@ -249,6 +266,13 @@ class Operations(unittest.TestCase):
         alarm = M.resource("aws_cloudwatch_metric_alarm", "function_errors")
         self.assertEqual(alarm["for_each"], "${local.functions}")
         self.assertEqual((alarm["namespace"], alarm["metric_name"]), ("AWS/Lambda", "Errors"))
+
+    def test_every_worker_outcome_is_a_metric(self):
+        metrics = M.resource("aws_cloudwatch_log_metric_filter", "outcomes")
+        names = set(re.findall(r'"([a-z_]+)"', metrics["for_each"]))
+        outcomes = rust_worker_outcomes()
+        self.assertIn("deferred", outcomes)
+        self.assertEqual(names, outcomes, "the metric filters and Outcome::as_str")
 
     def test_alarm_topic_is_optional(self):
         self.assertIsNone(M.variables["alarm_sns_topic_arn"]["default"])

@@ -121,3 +121,12 @@ def rust_env_lists():
     for name, items in re.findall(r"pub const ([A-Z_]+): &\[&str\] = &\[([^\]]*)\];", source):
         lists[name] = {consts[item.strip()] for item in items.split(",") if item.strip()}
     return lists
+
+
+def rust_worker_outcomes():
+    """The outcome names the worker logs (`Outcome::as_str` in
+    crates/stocks-core/src/handlers/worker/mod.rs): each must be a metric."""
+    source = (REPO_DIR / "crates/stocks-core/src/handlers/worker/mod.rs").read_text()
+    body = source[source.index("pub fn as_str(self)"):]
+    body = body[: body.index("\n    }\n")]
+    return set(re.findall(r'=> "([a-z_]+)"', body))

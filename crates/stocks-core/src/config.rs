@@ -3,14 +3,16 @@
 //! [`env`] is the one list of variable names: the Lambdas read them through here, and the
 //! Terraform tests check the functions are given exactly these.
 
+use std::time::Duration;
+
 use crate::adapters::polygon::DEFAULT_BASE_URL;
-use crate::adapters::{ApiKey, CacheSettings};
+use crate::adapters::{ApiKey, CacheSettings, QuotaSettings, RateLimit};
 use crate::domain::WindowDays;
 use crate::ports::CallbackUrl;
 
 /// Environment variable names.
 pub mod env {
-    /// Jobs queue URL (ingress).
+    /// Jobs queue URL (ingress; worker, which sends deferred jobs back to it).
     pub const QUEUE_URL: &str = "QUEUE_URL";
     /// `@connections` base URL (ingress optional, worker required).
     pub const CALLBACK_URL: &str = "CALLBACK_URL";
@@ -31,6 +33,13 @@ pub mod env {
     /// Longest a kept answer lives, in seconds, if shorter than until the next market close
     /// (default 0: until the close).
     pub const MARKET_CACHE_MAX_AGE_SECS: &str = "MARKET_CACHE_MAX_AGE_SECS";
+    /// This worker instance's share of the Polygon plan's rate, per minute; 0 = no limiter of
+    /// our own (Terraform passes the plan's rate divided by the worker's maximum concurrency).
+    pub const POLYGON_REQUESTS_PER_MINUTE: &str = "POLYGON_REQUESTS_PER_MINUTE";
+    /// Seconds to wait after a 429 without `Retry-After` (default 60).
+    pub const QUOTA_DEFER_SECS: &str = "QUOTA_DEFER_SECS";
+    /// Give up on quota this many seconds after the client's request (default 7000).
+    pub const MAX_JOB_AGE_SECS: &str = "MAX_JOB_AGE_SECS";
     /// Log filter, all functions.
     pub const RUST_LOG: &str = "RUST_LOG";
 
@@ -38,6 +47,7 @@ pub mod env {
     pub const INGRESS: &[&str] = &[QUEUE_URL, CALLBACK_URL, REPORT_WINDOW_DAYS, RUST_LOG];
     /// What the deployed worker function is given (`POLYGON_API_KEY` is for local runs only).
     pub const WORKER: &[&str] = &[
+        QUEUE_URL,
         CALLBACK_URL,
         POLYGON_API_KEY_PARAM,
         POLYGON_BASE_URL,
@@ -45,6 +55,9 @@ pub mod env {
         DLQ_URL,
         MARKET_CACHE_ENTRIES,
         MARKET_CACHE_MAX_AGE_SECS,
+        POLYGON_REQUESTS_PER_MINUTE,
+        QUOTA_DEFER_SECS,
+        MAX_JOB_AGE_SECS,
         RUST_LOG,
     ];
     /// What `$connect` / `$disconnect` are given.
@@ -82,11 +95,15 @@ pub enum KeySource {
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     pub callback_url: CallbackUrl,
+    /// The jobs queue, where deferred jobs wait.
+    pub queue_url: String,
     pub dlq_url: String,
     pub max_receive_count: u32,
     pub polygon_base_url: String,
     pub polygon_key: KeySource,
     pub cache: CacheSettings,
+    pub quota: QuotaSettings,
+    pub max_job_age: Duration,
 }
 
 impl IngressConfig {
@@ -134,8 +151,10 @@ impl WorkerConfig {
             (None, None) => return Err(ConfigError::Missing(env::POLYGON_API_KEY_PARAM)),
         };
         let max_receive_count = vars.required(env::MAX_RECEIVE_COUNT)?;
+        let per_minute = vars.decimal(env::POLYGON_REQUESTS_PER_MINUTE, 0.0, 1_000_000.0)?;
         Ok(Self {
             callback_url: callback(&vars.required(env::CALLBACK_URL)?)?,
+            queue_url: vars.required(env::QUEUE_URL)?,
             dlq_url: vars.required(env::DLQ_URL)?,
             max_receive_count: max_receive_count
                 .parse()
@@ -153,9 +172,17 @@ impl WorkerConfig {
                 entries: vars.number(env::MARKET_CACHE_ENTRIES, CacheSettings::default().entries, 1_000_000)?,
                 max_age: match vars.number(env::MARKET_CACHE_MAX_AGE_SECS, 0, 7 * 24 * 3600)? {
                     0 => None,
-                    secs => Some(std::time::Duration::from_secs(secs as u64)),
+                    secs => Some(Duration::from_secs(secs as u64)),
                 },
             },
+            quota: QuotaSettings {
+                rate: (per_minute > 0.0).then(|| RateLimit::per_minute(per_minute)),
+                defer_without_retry_after: Duration::from_secs(
+                    vars.number(env::QUOTA_DEFER_SECS, 60, 900)?.max(1) as u64
+                ),
+            },
+            // API Gateway closes every connection after 2 hours: waiting longer reaches no one.
+            max_job_age: Duration::from_secs(vars.number(env::MAX_JOB_AGE_SECS, 7000, 7200)? as u64),
         })
     }
 }
@@ -193,6 +220,23 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
                 .ok_or_else(|| ConfigError::Invalid {
                     name,
                     reason: format!("{raw:?} is not a whole number from 0 to {max}"),
+                }),
+        }
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    /// A decimal number in `0..=max`, or `default` when unset.
+    fn decimal(&self, name: &'static str, default: f64, max: f64) -> Result<f64, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && (0.0..=max).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name,
+                    reason: format!("{raw:?} is not a number from 0 to {max}"),
                 }),
         }
     }
@@ -249,6 +293,7 @@ mod tests {
     fn worker_reads_key_from_one_place() {
         let base = [
             ("CALLBACK_URL", "http://127.0.0.1:8080/local"),
+            ("QUEUE_URL", "q"),
             ("DLQ_URL", "d"),
             ("MAX_RECEIVE_COUNT", "3"),
         ];
@@ -292,6 +337,61 @@ mod tests {
         assert!(matches!(negative, Err(ConfigError::Invalid { .. })));
     }
 
+    #[test]
+    fn worker_quota_settings() {
+        let base = [
+            ("CALLBACK_URL", "http://h/s"),
+            ("QUEUE_URL", "q"),
+            ("DLQ_URL", "d"),
+            ("MAX_RECEIVE_COUNT", "5"),
+            ("POLYGON_API_KEY", "k"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            WorkerConfig::from_lookup(lookup(&all))
+        };
+        let defaults = with(&[]).unwrap();
+        assert_eq!(
+            defaults.quota,
+            QuotaSettings::default(),
+            "no limiter of our own unless asked"
+        );
+        assert_eq!(defaults.max_job_age, Duration::from_secs(7000));
+        assert_eq!(defaults.queue_url, "q");
+        let tuned = with(&[
+            ("POLYGON_REQUESTS_PER_MINUTE", "2.5"),
+            ("QUOTA_DEFER_SECS", "30"),
+            ("MAX_JOB_AGE_SECS", "3600"),
+        ])
+        .unwrap();
+        assert_eq!(
+            tuned.quota.rate,
+            Some(RateLimit::per_minute(2.5)),
+            "a fraction of the plan"
+        );
+        assert_eq!(tuned.quota.defer_without_retry_after, Duration::from_secs(30));
+        assert_eq!(tuned.max_job_age, Duration::from_secs(3600));
+        assert_eq!(with(&[("POLYGON_REQUESTS_PER_MINUTE", "0")]).unwrap().quota.rate, None);
+        for (name, bad) in [
+            ("POLYGON_REQUESTS_PER_MINUTE", "-1"),
+            ("POLYGON_REQUESTS_PER_MINUTE", "five"),
+            ("POLYGON_REQUESTS_PER_MINUTE", "NaN"),
+            ("MAX_JOB_AGE_SECS", "9000"),
+            ("QUOTA_DEFER_SECS", "901"),
+        ] {
+            let err = with(&[(name, bad)]).unwrap_err();
+            assert!(err.to_string().starts_with(&format!("{name} is invalid")), "{err}");
+        }
+        assert!(matches!(with(&[]).map(drop), Ok(())));
+        let mut no_queue = base.to_vec();
+        no_queue.retain(|(k, _)| *k != "QUEUE_URL");
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&no_queue)).unwrap_err().to_string(),
+            "QUEUE_URL is not set"
+        );
+    }
+
     /// The names a config asks the environment for, whatever the answers.
     fn names_read(read: impl Fn(&dyn Fn(&str) -> Option<String>)) -> std::collections::BTreeSet<String> {
         let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
@@ -330,6 +430,7 @@ mod tests {
     fn debug_output_never_shows_the_key() {
         let c = WorkerConfig::from_lookup(lookup(&[
             ("CALLBACK_URL", "http://h/s"),
+            ("QUEUE_URL", "q"),
             ("DLQ_URL", "d"),
             ("MAX_RECEIVE_COUNT", "3"),
             ("POLYGON_API_KEY", "sekrit"),

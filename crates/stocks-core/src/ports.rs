@@ -6,7 +6,8 @@
 //!
 //! Errors say what the caller must decide on — [`ConnectionError::Gone`] (client left, do not
 //! retry) versus anything else, [`MarketError::Unavailable`] (retry later) versus
-//! [`MarketError::Rejected`] (dead-letter now) — and keep their source for the logs.
+//! [`MarketError::Rejected`] (dead-letter now) versus [`MarketError::QuotaExceeded`] (wait for
+//! quota) — and keep their source for the logs.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,9 +17,14 @@ use crate::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, Ticker};
 /// A boxed error source, kept for logs.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// Queues a job for the worker (ingress side).
+/// Queues a job for the worker: the ingress sends new ones; the worker sends back those that
+/// wait for market quota, delayed.
 pub trait JobQueue: Send + Sync {
     fn send(&self, job: &Job) -> impl Future<Output = Result<(), QueueError>> + Send;
+
+    /// Sends `job`, invisible to receivers for `delay_secs` seconds (SQS `DelaySeconds`,
+    /// 0..=900).
+    fn send_delayed(&self, job: &Job, delay_secs: u32) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// Parks a job the worker gave up on, with its failure attributes (worker side).
@@ -103,6 +109,10 @@ pub enum MarketError {
     /// pointing at another host, which would leak the key).
     #[error("market data provider broke protocol: {0}")]
     Protocol(String),
+    /// The plan's request quota is spent (429, or our own limiter said so first): not a failure,
+    /// a wait. `retry_after` is when the quota is expected back, if known.
+    #[error("market request quota spent; retry after {retry_after:?}")]
+    QuotaExceeded { retry_after: Option<std::time::Duration> },
 }
 
 impl MarketError {
@@ -157,6 +167,10 @@ impl std::fmt::Display for CallbackUrl {
 impl<T: JobQueue> JobQueue for Arc<T> {
     fn send(&self, job: &Job) -> impl Future<Output = Result<(), QueueError>> + Send {
         (**self).send(job)
+    }
+
+    fn send_delayed(&self, job: &Job, delay_secs: u32) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).send_delayed(job, delay_secs)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use stocks_core::adapters::{ApiKey, CacheSettings, RetryPolicy};
+use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings, RateLimit, RetryPolicy};
 use stocks_core::domain::WindowDays;
 
 pub use crate::gateway::limits::Limits;
@@ -65,6 +65,55 @@ pub struct LocalConfig {
     /// The worker's market cache, as deployed: identical requests coalesced, answers kept
     /// until the next market close.
     pub cache: CacheSettings,
+    /// The demo market's plan (`--market-quota`): beyond it, 429 as Polygon answers.
+    pub market_quota: Option<PerPeriod>,
+    /// The worker's quota gate: its own limiter (`POLYGON_REQUESTS_PER_MINUTE` in Lambda) and
+    /// the wait after a 429 that says nothing (`QUOTA_DEFER_SECS`).
+    pub quota: QuotaSettings,
+    /// `MAX_JOB_AGE_SECS`: the longest a job waits for market quota.
+    pub max_job_age: Duration,
+}
+
+/// `N` requests per `period`: `5/min`, `5/2s`, `100/s`, `300/5m`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerPeriod {
+    pub requests: u32,
+    pub period: Duration,
+}
+
+impl PerPeriod {
+    /// Parses `N/PERIOD`, where PERIOD is a unit (`s`, `min`, `h`) or a number and a unit
+    /// (`2s`, `5m`, `1h`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not N/PERIOD, e.g. 5/min, 5/2s or 100/s");
+        let (n, period) = text.trim().split_once('/').ok_or_else(bad)?;
+        let requests: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(bad)?;
+        let period = period.trim();
+        let period = match period {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            other => humantime::parse_duration(other).map_err(|_| bad())?,
+        };
+        if period.is_zero() {
+            return Err(bad());
+        }
+        Ok(Self { requests, period })
+    }
+
+    /// As the worker's own limiter.
+    pub fn rate(self) -> RateLimit {
+        RateLimit {
+            requests: f64::from(self.requests),
+            per: self.period,
+        }
+    }
+}
+
+impl std::fmt::Display for PerPeriod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.requests, humantime::format_duration(self.period))
+    }
 }
 
 impl LocalConfig {
@@ -93,6 +142,9 @@ impl Default for LocalConfig {
                 ..RetryPolicy::default()
             },
             cache: CacheSettings::default(),
+            market_quota: None,
+            quota: QuotaSettings::default(),
+            max_job_age: Duration::from_secs(7000),
         }
     }
 }
@@ -108,4 +160,40 @@ pub enum StartError {
     Polygon(#[source] stocks_core::adapters::polygon::PolygonSetupError),
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_period_forms() {
+        let parse = |s| PerPeriod::parse(s).unwrap();
+        assert_eq!(
+            parse("5/min"),
+            PerPeriod {
+                requests: 5,
+                period: Duration::from_secs(60)
+            }
+        );
+        assert_eq!(
+            parse("5/2s"),
+            PerPeriod {
+                requests: 5,
+                period: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(
+            parse("100/s"),
+            PerPeriod {
+                requests: 100,
+                period: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(parse("300/5m").period, Duration::from_secs(300));
+        assert_eq!(parse("5/min").to_string(), "5/1m");
+        for bad in ["", "5", "five/min", "0/min", "5/", "5/0s", "5/fortnightly", "-1/s"] {
+            assert!(PerPeriod::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -39,12 +39,12 @@ use axum::routing::get;
 use stocks_core::adapters::{
     ApiGatewayConnections, ApiKey, MarketCache, PolygonClient, SqsQueue, loopback_sdk_config, sdk_config,
 };
-use stocks_core::handlers::{Ingress, Worker};
+use stocks_core::handlers::{Ingress, Worker, WorkerSettings};
 use stocks_core::ports::CallbackUrl;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Limits, LocalConfig, MarketMode, QueueMode, StartError};
+pub use config::{Limits, LocalConfig, MarketMode, PerPeriod, QueueMode, StartError};
 pub use gateway::journal::{Disconnect, RequestRecord, Stats};
 use gateway::{Gateway, management, socket};
 use market::{Faults, MarketState};
@@ -52,9 +52,10 @@ use queue::{LocalQueue, MemoryQueue, QueueSettings};
 
 /// The line printed when ready; scripts wait for it.
 pub fn ready_line(addr: SocketAddr, config: &LocalConfig) -> String {
-    let market = match config.market {
-        MarketMode::Demo => "demo — synthetic prices, not real quotes",
-        MarketMode::Polygon { .. } => "polygon — real data",
+    let market = match (&config.market, config.market_quota) {
+        (MarketMode::Demo, None) => "demo — synthetic prices, not real quotes".to_owned(),
+        (MarketMode::Demo, Some(quota)) => format!("demo — synthetic prices, not real quotes, quota {quota}"),
+        (MarketMode::Polygon { .. }, _) => "polygon — real data".to_owned(),
     };
     let queue = match config.queue {
         QueueMode::Memory => "memory",
@@ -87,7 +88,7 @@ pub async fn serve(
     let cancel = CancellationToken::new();
 
     let queue = Arc::new(match &config.queue {
-        QueueMode::Memory => LocalQueue::Memory(MemoryQueue::new(QueueSettings {
+        QueueMode::Memory => LocalQueue::memory(MemoryQueue::new(QueueSettings {
             visibility_timeout: config.visibility_timeout,
             max_receive_count: config.max_receive_count,
         })),
@@ -98,11 +99,8 @@ pub async fn serve(
             dlq_url,
         } => {
             let jobs = SqsQueue::from_sdk(&sdk_config(endpoint.as_deref(), region.as_deref()).await, queue_url);
-            LocalQueue::Sqs {
-                dlq: jobs.sibling(dlq_url),
-                jobs,
-                receiving: tokio::sync::Mutex::new(()),
-            }
+            let dlq = jobs.sibling(dlq_url);
+            LocalQueue::sqs(jobs, dlq)
         }
     });
     // The handlers reach @connections through the real AWS SDK client, signed with dummy
@@ -112,32 +110,40 @@ pub async fn serve(
         MarketMode::Demo => (base.clone(), ApiKey::new("demo").expect("valid key")),
         MarketMode::Polygon { base_url, key } => (base_url.clone(), key.clone()),
     };
-    let polygon = PolygonClient::new(&market_base, &key, config.retry).map_err(StartError::Polygon)?;
+    let polygon = PolygonClient::new(&market_base, &key, config.retry)
+        .map_err(StartError::Polygon)?
+        .with_quota(config.quota);
     let worker = Arc::new(Worker::new(
         MarketCache::new(polygon, config.cache),
         connections.clone(),
         queue.clone(),
-        callback.clone(),
-        config.max_receive_count,
+        queue.clone(),
+        WorkerSettings {
+            max_job_age: config.max_job_age,
+            quota_defer: config.quota.defer_without_retry_after,
+            ..WorkerSettings::new(callback.clone(), config.max_receive_count)
+        },
     ));
     let ingress = Ingress::new(queue.clone(), connections, Some(callback), config.window_days);
 
+    let market = Arc::new(MarketState::new(
+        Faults::new(
+            config.fault_rate,
+            config.fault_seed,
+            config.retry.request_timeout + Duration::from_secs(1),
+        ),
+        config.market_latency,
+        config.market_quota,
+    ));
     let gateway = Arc::new(Gateway::new(
         config.stage.clone(),
         addr.to_string(),
         config.limits,
         ingress,
         queue.clone(),
+        market.clone(),
         cancel.clone(),
     ));
-    let market = Arc::new(MarketState {
-        faults: Faults::new(
-            config.fault_rate,
-            config.fault_seed,
-            config.retry.request_timeout + Duration::from_secs(1),
-        ),
-        latency: config.market_latency,
-    });
     let app = router(&config, gateway, market);
 
     let mapping = tokio::spawn(mapping::run(

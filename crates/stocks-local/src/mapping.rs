@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::SqsEvent;
 use stocks_core::handlers::Worker;
-use stocks_core::ports::{Connections, DeadLetters, MarketData, error_chain};
+use stocks_core::ports::{Connections, DeadLetters, JobQueue, MarketData, error_chain};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
@@ -20,15 +20,16 @@ const POLL: Duration = Duration::from_secs(1);
 /// invoking the worker with them. As Lambda does: records reported as failed stay (all of them
 /// when the response names an empty id, or when the invocation panicked) and SQS delivers them
 /// again after the visibility timeout; everything else is deleted in one batch call.
-pub async fn run<M, C, D>(
+pub async fn run<M, C, Q, D>(
     queue: Arc<LocalQueue>,
-    worker: Arc<Worker<M, C, D>>,
+    worker: Arc<Worker<M, C, Q, D>>,
     batch_size: usize,
     concurrency: usize,
     cancel: CancellationToken,
 ) where
     M: MarketData + 'static,
     C: Connections + 'static,
+    Q: JobQueue + 'static,
     D: DeadLetters + 'static,
 {
     let pollers: Vec<_> = (0..concurrency.max(1))
@@ -46,14 +47,15 @@ pub async fn run<M, C, D>(
     }
 }
 
-async fn poll<M, C, D>(
+async fn poll<M, C, Q, D>(
     queue: Arc<LocalQueue>,
-    worker: Arc<Worker<M, C, D>>,
+    worker: Arc<Worker<M, C, Q, D>>,
     batch_size: usize,
     cancel: CancellationToken,
 ) where
     M: MarketData + 'static,
     C: Connections + 'static,
+    Q: JobQueue + 'static,
     D: DeadLetters + 'static,
 {
     loop {

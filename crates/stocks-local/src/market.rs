@@ -8,13 +8,14 @@
 //! not know.
 //!
 //! The response is Polygon's exact shape (it is [`AggregatesPage`]), so the worker's real
-//! Polygon client is what consumes it. Fault injection makes a share of responses fail the
-//! ways Polygon does: 429 with `Retry-After`, 500, 503, a stall past the client's timeout, and
-//! malformed JSON.
+//! Polygon client is what consumes it. A quota ([`FixedWindow`], `--market-quota`) answers
+//! beyond N requests per window as Polygon's plans do: 429, its error body, `Retry-After`.
+//! Fault injection makes a share of responses fail the ways Polygon does: a momentary 429
+//! (`Retry-After: 0`), 500, 503, a stall past the client's timeout, and malformed JSON.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -23,6 +24,8 @@ use chrono::{Datelike, Days, NaiveDate, TimeZone, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use stocks_core::adapters::AggregatesPage;
 use stocks_core::domain::{Bar, Ticker, parse_date};
+
+use crate::config::PerPeriod;
 
 /// The demo universe: ticker and a rough price level to centre its synthetic path on.
 pub const UNIVERSE: &[(&str, f64)] = &[
@@ -145,7 +148,7 @@ impl SplitMix {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
-    /// 429 with `Retry-After: 1`.
+    /// 429 with `Retry-After: 0`: a momentary rate limit (a plan's quota is `--market-quota`).
     RateLimited,
     /// 500.
     ServerError,
@@ -223,11 +226,66 @@ impl Faults {
     }
 }
 
-/// What the market endpoint needs from the gateway.
+/// Polygon's words when a plan's requests are spent.
+pub const QUOTA_MESSAGE: &str = "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. https://polygon.io/pricing";
+
+/// A plan's limit: `requests` per fixed window of `period`. The first window opens with the
+/// first request; the next ones follow back to back.
+pub struct FixedWindow {
+    quota: PerPeriod,
+    /// When the first window opened, the current window's index, and the requests it allowed.
+    used: Mutex<Option<(SystemTime, u128, u32)>>,
+}
+
+impl FixedWindow {
+    pub fn new(quota: PerPeriod) -> Self {
+        Self {
+            quota,
+            used: Mutex::new(None),
+        }
+    }
+
+    /// One request at `now`: allowed, or refused with the time left until the window resets.
+    pub fn take(&self, now: SystemTime) -> Result<(), Duration> {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        let (origin, window, count) = used.get_or_insert((now, 0, 0));
+        let period = self.quota.period.as_nanos().max(1);
+        let since = now.duration_since(*origin).unwrap_or_default().as_nanos();
+        let current = since / period;
+        if current != *window {
+            (*window, *count) = (current, 0);
+        }
+        if *count < self.quota.requests {
+            *count += 1;
+            return Ok(());
+        }
+        let left = (current + 1) * period - since;
+        Err(Duration::from_nanos(left.min(u128::from(u64::MAX)) as u64))
+    }
+}
+
+/// What the market endpoint needs: its faults, its quota, its counters.
 pub struct MarketState {
     pub faults: Faults,
     /// Added to every answer, to look like a network away (and to let clients leave first).
     pub latency: Duration,
+    pub quota: Option<FixedWindow>,
+    /// Requests answered, whatever the answer.
+    pub requests: AtomicU64,
+    /// Of those, 429s for the quota (fault-injected 429s not counted).
+    pub throttled: AtomicU64,
+}
+
+impl MarketState {
+    pub fn new(faults: Faults, latency: Duration, quota: Option<PerPeriod>) -> Self {
+        Self {
+            faults,
+            latency,
+            quota: quota.map(FixedWindow::new),
+            requests: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -247,6 +305,7 @@ pub async fn aggregates(
     if !market.latency.is_zero() {
         tokio::time::sleep(market.latency).await;
     }
+    market.requests.fetch_add(1, Ordering::Relaxed);
     let request_id = format!("{:032x}", fastrand::u128(..));
     if !headers
         .get(header::AUTHORIZATION)
@@ -254,6 +313,18 @@ pub async fn aggregates(
         .is_some_and(|v| v.starts_with("Bearer "))
     {
         return polygon_error(StatusCode::UNAUTHORIZED, &request_id, "API Key was not provided");
+    }
+    if let Some(quota) = &market.quota
+        && let Err(left) = quota.take(SystemTime::now())
+    {
+        market.throttled.fetch_add(1, Ordering::Relaxed);
+        // Whole seconds until the window resets, as Polygon's header has them.
+        let retry_after = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+        let mut response = polygon_error(StatusCode::TOO_MANY_REQUESTS, &request_id, QUOTA_MESSAGE);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after.max(1).into());
+        return response;
     }
     if let Some(fault) = market.faults.draw() {
         return fault_response(fault, market.faults.stall).await;
@@ -311,7 +382,7 @@ async fn fault_response(fault: Fault, stall: Duration) -> Response {
     match fault {
         Fault::RateLimited => (
             StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, "1")],
+            [(header::RETRY_AFTER, "0")],
             axum::Json(serde_json::json!({"status": "ERROR", "error": "You've exceeded the maximum requests per minute (demo fault)."})),
         )
             .into_response(),
@@ -389,6 +460,29 @@ mod tests {
     fn unknown_tickers_have_no_bars() {
         assert!(daily_bars("ZZZZ", d("2026-10-01"), d("2026-10-31")).is_empty());
         assert!(daily_bars("msft", d("2026-10-01"), d("2026-10-31")).is_empty());
+    }
+
+    fn at(secs: f64) -> SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn the_quota_allows_n_per_fixed_window_then_says_how_long_to_wait() {
+        let window = FixedWindow::new(PerPeriod {
+            requests: 5,
+            period: Duration::from_secs(2),
+        });
+        // The first request opens a window: 1_000_000.5 .. 1_000_002.5.
+        for i in 0..5 {
+            assert_eq!(window.take(at(1_000_000.5 + f64::from(i) * 0.1)), Ok(()));
+        }
+        let left = window.take(at(1_000_001.75)).unwrap_err();
+        assert!((left.as_secs_f64() - 0.75).abs() < 1e-6, "{left:?}");
+        assert!(window.take(at(1_000_002.499)).is_err(), "still the same window");
+        assert_eq!(window.take(at(1_000_002.5)), Ok(()), "a new window");
+        // Windows follow back to back, whenever the requests come.
+        let left = window.take(at(1_000_007.0)).map(|()| window.take(at(1_000_007.0)));
+        assert_eq!(left, Ok(Ok(())), "the window 6.5 .. 8.5 has room");
     }
 
     #[test]

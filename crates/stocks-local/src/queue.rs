@@ -1,13 +1,15 @@
 //! The local queue: SQS semantics in memory, or a real SQS-compatible endpoint.
 //!
-//! [`MemoryQueue`] behaves like a standard SQS queue with a redrive policy: a received message
-//! is hidden for the visibility timeout and reappears unless deleted; each receive bumps its
-//! `ApproximateReceiveCount`; a message already received `max_receive_count` times is moved to
-//! the dead-letter queue on its next receive instead of being delivered. The worker's own
-//! dead-letters land in the same DLQ with their failure attributes.
+//! [`MemoryQueue`] behaves like a standard SQS queue with a redrive policy: a message sent with
+//! `DelaySeconds` stays invisible that long; a received message is hidden for the visibility
+//! timeout and reappears unless deleted; each receive bumps its `ApproximateReceiveCount`; a
+//! message already received `max_receive_count` times is moved to the dead-letter queue on its
+//! next receive instead of being delivered. The worker's own dead-letters land in the same DLQ
+//! with their failure attributes.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
@@ -82,7 +84,8 @@ impl MemoryQueue {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn send_body(&self, body: String, attributes: HashMap<String, SqsMessageAttribute>) -> String {
+    /// Sends a message, invisible for `delay` (SQS `DelaySeconds`).
+    pub fn send_body(&self, body: String, attributes: HashMap<String, SqsMessageAttribute>, delay: Duration) -> String {
         let id = new_id();
         self.state().messages.push_back(Stored {
             id: id.clone(),
@@ -91,7 +94,7 @@ impl MemoryQueue {
             sent_at: Utc::now(),
             receive_count: 0,
             first_received_at: None,
-            visible_at: Instant::now(),
+            visible_at: Instant::now() + delay,
             receipt: None,
         });
         self.arrived.notify_waiters();
@@ -176,7 +179,13 @@ impl MemoryQueue {
 
 impl JobQueue for MemoryQueue {
     async fn send(&self, job: &Job) -> Result<(), QueueError> {
-        self.send_body(job.to_json(), HashMap::new());
+        self.send_body(job.to_json(), HashMap::new(), Duration::ZERO);
+        Ok(())
+    }
+
+    async fn send_delayed(&self, job: &Job, delay_secs: u32) -> Result<(), QueueError> {
+        let delay = Duration::from_secs(u64::from(delay_secs.min(stocks_core::adapters::sqs::MAX_DELAY_SECS)));
+        self.send_body(job.to_json(), HashMap::new(), delay);
         Ok(())
     }
 }
@@ -237,7 +246,13 @@ fn new_id() -> String {
 }
 
 /// Where the local stack queues jobs: in memory, or any SQS-compatible endpoint.
-pub enum LocalQueue {
+pub struct LocalQueue {
+    backend: Backend,
+    /// Jobs sent back delayed (the worker's deferrals), for `/_local/stats`.
+    deferred: AtomicU64,
+}
+
+enum Backend {
     Memory(MemoryQueue),
     Sqs {
         jobs: SqsQueue,
@@ -249,11 +264,34 @@ pub enum LocalQueue {
 }
 
 impl LocalQueue {
+    pub fn memory(queue: MemoryQueue) -> Self {
+        Self {
+            backend: Backend::Memory(queue),
+            deferred: AtomicU64::new(0),
+        }
+    }
+
+    pub fn sqs(jobs: SqsQueue, dlq: SqsQueue) -> Self {
+        Self {
+            backend: Backend::Sqs {
+                jobs,
+                dlq,
+                receiving: tokio::sync::Mutex::new(()),
+            },
+            deferred: AtomicU64::new(0),
+        }
+    }
+
+    /// Deferrals so far.
+    pub fn deferred(&self) -> u64 {
+        self.deferred.load(Ordering::Relaxed)
+    }
+
     /// One poll of the event-source mapping.
     pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<SqsMessage>, QueueError> {
-        match self {
-            Self::Memory(q) => Ok(q.receive(max, wait).await),
-            Self::Sqs { jobs, receiving, .. } => {
+        match &self.backend {
+            Backend::Memory(q) => Ok(q.receive(max, wait).await),
+            Backend::Sqs { jobs, receiving, .. } => {
                 let _turn = receiving.lock().await;
                 jobs.receive(max, wait, None).await
             }
@@ -262,30 +300,30 @@ impl LocalQueue {
 
     /// Deletes what a worker invocation handled, in one batch call (as the mapping does).
     pub async fn delete_batch(&self, receipts: &[&str]) -> Result<Vec<String>, QueueError> {
-        match self {
-            Self::Memory(q) => {
+        match &self.backend {
+            Backend::Memory(q) => {
                 for receipt in receipts {
                     q.delete(receipt);
                 }
                 Ok(Vec::new())
             }
-            Self::Sqs { jobs, .. } => jobs.delete_batch(receipts).await,
+            Backend::Sqs { jobs, .. } => jobs.delete_batch(receipts).await,
         }
     }
 
     /// Jobs in the DLQ now: every message it holds ([`stocks_core::adapters::QueueDepth::total`]).
     pub async fn dlq_len(&self) -> Result<u64, QueueError> {
-        match self {
-            Self::Memory(q) => Ok(q.dlq_len() as u64),
-            Self::Sqs { dlq, .. } => Ok(dlq.depth().await?.total()),
+        match &self.backend {
+            Backend::Memory(q) => Ok(q.dlq_len() as u64),
+            Backend::Sqs { dlq, .. } => Ok(dlq.depth().await?.total()),
         }
     }
 
     /// The dead jobs, without consuming them (SQS: each is held while read, then released).
     pub async fn dead_jobs(&self) -> Result<Vec<DeadJob>, QueueError> {
-        match self {
-            Self::Memory(q) => Ok(q.dead_jobs()),
-            Self::Sqs { dlq, .. } => Ok(dlq
+        match &self.backend {
+            Backend::Memory(q) => Ok(q.dead_jobs()),
+            Backend::Sqs { dlq, .. } => Ok(dlq
                 .peek(usize::MAX)
                 .await?
                 .into_iter()
@@ -307,18 +345,27 @@ impl LocalQueue {
 
 impl JobQueue for LocalQueue {
     async fn send(&self, job: &Job) -> Result<(), QueueError> {
-        match self {
-            Self::Memory(q) => q.send(job).await,
-            Self::Sqs { jobs, .. } => jobs.send(job).await,
+        match &self.backend {
+            Backend::Memory(q) => q.send(job).await,
+            Backend::Sqs { jobs, .. } => jobs.send(job).await,
         }
+    }
+
+    async fn send_delayed(&self, job: &Job, delay_secs: u32) -> Result<(), QueueError> {
+        match &self.backend {
+            Backend::Memory(q) => q.send_delayed(job, delay_secs).await,
+            Backend::Sqs { jobs, .. } => jobs.send_delayed(job, delay_secs).await,
+        }?;
+        self.deferred.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
 impl DeadLetters for LocalQueue {
     async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), QueueError> {
-        match self {
-            Self::Memory(q) => q.dead_letter(letter).await,
-            Self::Sqs { dlq, .. } => dlq.dead_letter(letter).await,
+        match &self.backend {
+            Backend::Memory(q) => q.dead_letter(letter).await,
+            Backend::Sqs { dlq, .. } => dlq.dead_letter(letter).await,
         }
     }
 }
@@ -341,7 +388,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn received_messages_hide_for_the_visibility_timeout() {
         let q = queue(1000, 5);
-        q.send_body("a".into(), HashMap::new());
+        q.send_body("a".into(), HashMap::new(), Duration::ZERO);
         let first = q.try_receive(10);
         assert_eq!((first.len(), count(&first[0])), (1, "1"));
         assert!(q.try_receive(10).is_empty(), "in flight");
@@ -353,9 +400,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_delayed_message_is_invisible_until_its_delay_passes() {
+        let q = queue(30_000, 5);
+        q.send_body("later".into(), HashMap::new(), Duration::from_secs(3));
+        q.send_body("now".into(), HashMap::new(), Duration::ZERO);
+        let first: Vec<_> = q.try_receive(10).into_iter().map(|m| m.body.unwrap()).collect();
+        assert_eq!(first, ["now"]);
+        tokio::time::advance(Duration::from_millis(2999)).await;
+        assert!(q.try_receive(10).is_empty(), "still delayed");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let later = q.try_receive(10);
+        assert_eq!(later[0].body.as_deref(), Some("later"));
+        assert_eq!(count(&later[0]), "1", "a delay is not a receive");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn delete_needs_the_latest_receipt() {
         let q = queue(0, 5);
-        q.send_body("a".into(), HashMap::new());
+        q.send_body("a".into(), HashMap::new(), Duration::ZERO);
         let old = q.try_receive(1)[0].receipt_handle.clone().unwrap();
         let new = q.try_receive(1)[0].receipt_handle.clone().unwrap();
         q.delete(&old);
@@ -367,7 +429,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn redrives_after_max_receive_count() {
         let q = queue(0, 2);
-        q.send_body("job".into(), HashMap::new());
+        q.send_body("job".into(), HashMap::new(), Duration::ZERO);
         assert_eq!(count(&q.try_receive(1)[0]), "1");
         assert_eq!(count(&q.try_receive(1)[0]), "2");
         assert!(q.try_receive(1).is_empty(), "the third receive moves it instead");
@@ -381,7 +443,7 @@ mod tests {
     async fn batches_are_capped_and_ordered() {
         let q = queue(30_000, 3);
         for i in 0..25 {
-            q.send_body(i.to_string(), HashMap::new());
+            q.send_body(i.to_string(), HashMap::new(), Duration::ZERO);
         }
         let bodies: Vec<_> = q.try_receive(10).into_iter().map(|m| m.body.unwrap()).collect();
         assert_eq!(bodies, (0..10).map(|i| i.to_string()).collect::<Vec<_>>());
@@ -396,7 +458,7 @@ mod tests {
         let sender = q.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            sender.send_body("late".into(), HashMap::new());
+            sender.send_body("late".into(), HashMap::new(), Duration::ZERO);
         });
         let got = q.receive(10, Duration::from_secs(20)).await;
         assert_eq!(got[0].body.as_deref(), Some("late"));

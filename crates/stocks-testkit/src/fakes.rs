@@ -43,6 +43,7 @@ pub struct FakeQueue {
     /// Count only; keep nothing.
     discard: bool,
     jobs: Mutex<Vec<Job>>,
+    delayed: Mutex<Vec<(Job, u32)>>,
     sent: AtomicUsize,
 }
 
@@ -69,6 +70,11 @@ impl FakeQueue {
         self.jobs.lock().unwrap().clone()
     }
 
+    /// Jobs sent with a delay (deferrals), and their `DelaySeconds`.
+    pub fn delayed(&self) -> Vec<(Job, u32)> {
+        self.delayed.lock().unwrap().clone()
+    }
+
     /// Jobs accepted, kept or not.
     pub fn sent(&self) -> usize {
         self.sent.load(Ordering::Relaxed)
@@ -85,6 +91,19 @@ impl JobQueue for FakeQueue {
         if !self.discard {
             self.journal.push(format!("send:{}", job.ticker));
             self.jobs.lock().unwrap().push(job.clone());
+        }
+        Ok(())
+    }
+
+    async fn send_delayed(&self, job: &Job, delay_secs: u32) -> Result<(), QueueError> {
+        if self.failing {
+            self.journal.push("send_delayed:refused".into());
+            return Err(outage("fake-jobs"));
+        }
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if !self.discard {
+            self.journal.push(format!("send_delayed:{}:{delay_secs}", job.ticker));
+            self.delayed.lock().unwrap().push((job.clone(), delay_secs));
         }
         Ok(())
     }

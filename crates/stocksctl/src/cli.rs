@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use stocks_core::adapters::polygon::DEFAULT_BASE_URL;
 use stocks_core::domain::{Ticker, WindowDays};
-use stocks_local::LocalConfig;
+use stocks_local::{LocalConfig, PerPeriod};
 
 /// The local stack's defaults: shown by `--help` and used when a flag is not given.
 fn defaults() -> LocalConfig {
@@ -128,6 +128,25 @@ pub struct LocalArgs {
     /// (MARKET_CACHE_ENTRIES); 0 sends every request to the market.
     #[arg(long, default_value_t = defaults().cache.entries)]
     pub market_cache_entries: usize,
+
+    /// The demo market's plan: at most N requests per fixed window of PERIOD, then 429 with
+    /// Retry-After as Polygon answers (e.g. 5/min, the free plan; 5/2s to see it quickly).
+    #[arg(long, value_name = "N/PERIOD", value_parser = PerPeriod::parse)]
+    pub market_quota: Option<PerPeriod>,
+
+    /// The worker's own limiter, as POLYGON_REQUESTS_PER_MINUTE sets it in Lambda: it stops at
+    /// N requests per PERIOD before the market has to say 429 (e.g. 5/min).
+    #[arg(long, value_name = "N/PERIOD", value_parser = PerPeriod::parse)]
+    pub polygon_rate: Option<PerPeriod>,
+
+    /// Seconds the worker waits after a 429 without Retry-After (QUOTA_DEFER_SECS).
+    #[arg(long, value_name = "SECS", default_value_t = defaults().quota.defer_without_retry_after.as_secs())]
+    pub quota_defer: u64,
+
+    /// Seconds a job may wait for market quota, from the client's request, before it is
+    /// dead-lettered (MAX_JOB_AGE_SECS).
+    #[arg(long, value_name = "SECS", default_value_t = defaults().max_job_age.as_secs())]
+    pub max_job_age: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -151,7 +170,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 /// Ask for one report and print it.
 ///
-/// Prints the 202 ack, then the report as a table (or every frame as JSON with --json).
+/// Prints the 202 ack, then the report as a table (or every frame as JSON with --json). While
+/// the job waits for market quota it says "queued, retrying in N s" and keeps the connection
+/// alive with pings.
 /// Exit status: 0 report, 1 error message from the service, 2 no answer (could not connect,
 /// connection dropped, timeout).
 #[derive(Debug, Args)]
@@ -175,9 +196,15 @@ pub struct GetArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Give up after this many seconds without a final answer.
+    /// Give up after this many seconds without a final answer (a wait the server announces
+    /// with "queued, retrying in N s" comes on top).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub timeout: u64,
+
+    /// How often to ping while waiting, so the connection is never idle long enough to be
+    /// dropped (API Gateway: 10 minutes), e.g. 60s or 500ms.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub ping_every: Duration,
 }
 
 /// Inspect and replay the dead-letter queue, safely by default.
@@ -357,9 +384,30 @@ pub struct BenchArgs {
     #[arg(long)]
     pub market_cache: bool,
 
+    /// The quota scenario: CLIENTS tickers asked for at once while the demo market allows
+    /// N per PERIOD (run twice: the worker's gate alone, then with its own limiter too).
+    #[arg(long, default_value = "30@5/2s", value_name = "CLIENTS@N/PERIOD", value_parser = parse_burst)]
+    pub quota_burst: Option<(usize, PerPeriod)>,
+
+    /// Skip the quota scenario.
+    #[arg(long)]
+    pub no_quota: bool,
+
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results.json")]
     pub out: std::path::PathBuf,
+}
+
+fn parse_burst(s: &str) -> Result<(usize, PerPeriod), String> {
+    let (clients, quota) = s
+        .split_once('@')
+        .ok_or_else(|| format!("{s:?} is not CLIENTS@N/PERIOD, e.g. 30@5/2s"))?;
+    let clients = clients
+        .parse::<usize>()
+        .ok()
+        .filter(|c| *c > 0)
+        .ok_or_else(|| format!("{s:?}: CLIENTS must be a positive number"))?;
+    Ok((clients, PerPeriod::parse(quota)?))
 }
 
 #[cfg(test)]

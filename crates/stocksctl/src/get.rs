@@ -1,6 +1,9 @@
 //! `stocksctl get`: ask for one report over a WebSocket, local (`ws://`) or deployed (`wss://`).
 //!
-//! Prints the ack, then the report as a table (or every frame as raw JSON with `--json`).
+//! Prints the ack, then the report as a table (or every frame as raw JSON with `--json`). It
+//! asks for progress: while the job waits for market quota it shows "queued, retrying in N s",
+//! gives the wait that long on top of `--timeout`, and pings so the idle connection is not
+//! dropped (API Gateway closes idle connections after 10 minutes).
 //! Exit status: 0 a report arrived, 1 the server answered with an error, 2 no answer (could not
 //! connect, the connection dropped, or the timeout passed).
 
@@ -10,6 +13,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use stocks_core::domain::{ClientMessage, STOCKS_ACTION};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 /// What `get` was asked to do.
@@ -20,7 +24,10 @@ pub struct GetRequest {
     pub from: Option<String>,
     pub to: Option<String>,
     pub json: bool,
+    /// Without a final answer for this long (beyond any announced wait), give up.
     pub timeout: Duration,
+    /// How often to ping while waiting.
+    pub ping_every: Duration,
 }
 
 /// How a `get` ended; maps to the exit status.
@@ -40,6 +47,7 @@ impl GetRequest {
             to: args.to.clone(),
             json: args.json,
             timeout: Duration::from_secs(args.timeout),
+            ping_every: args.ping_every.max(Duration::from_millis(10)),
         }
     }
 }
@@ -56,7 +64,7 @@ impl GetOutcome {
 
 /// The frame `get` sends.
 pub fn request_frame(req: &GetRequest) -> String {
-    let mut body = serde_json::json!({"action": STOCKS_ACTION, "ticker": req.ticker});
+    let mut body = serde_json::json!({"action": STOCKS_ACTION, "ticker": req.ticker, "progress": true});
     if let Some(from) = &req.from {
         body["from"] = from.as_str().into();
     }
@@ -71,10 +79,7 @@ pub async fn run(req: &GetRequest) -> GetOutcome {
     spinner.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
     spinner.enable_steady_tick(Duration::from_millis(100));
     spinner.set_message(format!("connecting to {}", req.url));
-    let outcome = match tokio::time::timeout(req.timeout, exchange(req, &spinner)).await {
-        Ok(outcome) => outcome,
-        Err(_) => GetOutcome::NoAnswer(format!("no final answer within {}s", req.timeout.as_secs())),
-    };
+    let outcome = exchange(req, &spinner).await;
     spinner.finish_and_clear();
     if let GetOutcome::NoAnswer(why) = &outcome {
         eprintln!("error: {why}");
@@ -83,20 +88,36 @@ pub async fn run(req: &GetRequest) -> GetOutcome {
 }
 
 async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
-    let (mut socket, _) = match tokio_tungstenite::connect_async_with_config(req.url.as_str(), None, true).await {
-        Ok(connected) => connected,
-        Err(err) => return GetOutcome::NoAnswer(format!("could not connect to {}: {err}", req.url)),
+    let mut deadline = Instant::now() + req.timeout;
+    let connecting = tokio_tungstenite::connect_async_with_config(req.url.as_str(), None, true);
+    let (mut socket, _) = match tokio::time::timeout_at(deadline, connecting).await {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(err)) => return GetOutcome::NoAnswer(format!("could not connect to {}: {err}", req.url)),
+        Err(_) => return GetOutcome::NoAnswer(format!("could not connect within {}s", req.timeout.as_secs())),
     };
     if let Err(err) = socket.send(Message::text(request_frame(req))).await {
         return GetOutcome::NoAnswer(format!("could not send the request: {err}"));
     }
     spinner.set_message(format!("waiting for {}", req.ticker));
-    while let Some(frame) = socket.next().await {
+    let mut pings = tokio::time::interval_at(Instant::now() + req.ping_every, req.ping_every);
+    loop {
+        let frame = tokio::select! {
+            frame = socket.next() => frame,
+            _ = pings.tick() => {
+                if let Err(err) = socket.send(Message::Ping(Vec::new().into())).await {
+                    return GetOutcome::NoAnswer(format!("the connection failed: {err}"));
+                }
+                continue;
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                return GetOutcome::NoAnswer(format!("no final answer within {}s", req.timeout.as_secs()));
+            }
+        };
         let text = match frame {
-            Ok(Message::Text(text)) => text.to_string(),
-            Ok(Message::Close(_)) => break,
-            Ok(_) => continue,
-            Err(err) => return GetOutcome::NoAnswer(format!("the connection failed: {err}")),
+            None | Some(Ok(Message::Close(_))) => break,
+            Some(Ok(Message::Text(text))) => text.to_string(),
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => return GetOutcome::NoAnswer(format!("the connection failed: {err}")),
         };
         if req.json {
             spinner.suspend(|| println!("{text}"));
@@ -109,20 +130,27 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
             let _ = socket.close(None).await;
             return GetOutcome::ErrorMessage;
         };
+        let ticker = msg.ticker.clone().unwrap_or_else(|| req.ticker.clone());
+        if msg.is_queued() {
+            let wait = msg.retry_in_seconds.unwrap_or(0);
+            // The server said how long: that wait does not count against --timeout.
+            deadline = deadline.max(Instant::now() + Duration::from_secs(wait) + req.timeout);
+            if !req.json {
+                spinner.suspend(|| eprintln!("queued {ticker}: market quota spent, retrying in {wait} s"));
+            }
+            spinner.set_message(format!("queued, retrying in {wait} s"));
+            continue;
+        }
         if msg.status_code == 202 {
             if !req.json {
                 spinner.suspend(|| {
                     eprintln!(
-                        "accepted {} (request {})",
-                        msg.ticker.as_deref().unwrap_or(&req.ticker),
+                        "accepted {ticker} (request {})",
                         msg.request_id.as_deref().unwrap_or("?")
                     )
                 });
             }
-            spinner.set_message(format!(
-                "waiting for the {} report",
-                msg.ticker.as_deref().unwrap_or(&req.ticker)
-            ));
+            spinner.set_message(format!("waiting for the {ticker} report"));
             continue;
         }
         let outcome = if msg.status_code == 200 && msg.report_data.is_some() {
@@ -191,8 +219,12 @@ mod tests {
             to: None,
             json: false,
             timeout: Duration::from_secs(1),
+            ping_every: Duration::from_secs(60),
         };
-        assert_eq!(request_frame(&req), r#"{"action":"stocksaction","ticker":"MSFT"}"#);
+        assert_eq!(
+            request_frame(&req),
+            r#"{"action":"stocksaction","progress":true,"ticker":"MSFT"}"#
+        );
         req.from = Some("2026-10-01".into());
         req.to = Some("2026-10-31".into());
         let v: serde_json::Value = serde_json::from_str(&request_frame(&req)).unwrap();

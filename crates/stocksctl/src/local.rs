@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use stocks_core::adapters::{ApiKey, CacheSettings};
+use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings};
 use stocks_core::domain::WindowDays;
-use stocks_local::{Limits, LocalConfig, MarketMode, QueueMode};
+use stocks_local::{Limits, LocalConfig, MarketMode, PerPeriod, QueueMode};
 
 use crate::cli::{LocalArgs, Market, Queue};
 
@@ -55,6 +55,12 @@ pub fn config(args: &LocalArgs) -> Result<LocalConfig> {
             entries: args.market_cache_entries,
             ..defaults.cache
         },
+        market_quota: args.market_quota,
+        quota: QuotaSettings {
+            rate: args.polygon_rate.map(PerPeriod::rate),
+            defer_without_retry_after: Duration::from_secs(args.quota_defer.clamp(1, 900)),
+        },
+        max_job_age: Duration::from_secs(args.max_job_age),
         ..defaults
     })
 }
@@ -106,6 +112,34 @@ mod tests {
         assert_eq!(config.window_days, defaults.window_days);
         assert_eq!(config.cache, defaults.cache);
         assert_eq!(config.retry, defaults.retry);
+        assert_eq!(config.market_quota, None, "an unlimited demo market unless asked");
+        assert_eq!(config.quota, defaults.quota);
+        assert_eq!(config.max_job_age, defaults.max_job_age);
+    }
+
+    #[test]
+    fn quota_flags() {
+        let config = config_for(&[
+            "stocksctl",
+            "local",
+            "--market-quota",
+            "5/2s",
+            "--polygon-rate",
+            "5/min",
+            "--quota-defer",
+            "30",
+            "--max-job-age",
+            "600",
+        ])
+        .unwrap();
+        assert_eq!(config.market_quota, Some(PerPeriod::parse("5/2s").unwrap()));
+        assert_eq!(
+            config.quota.rate,
+            Some(stocks_core::adapters::RateLimit::per_minute(5.0))
+        );
+        assert_eq!(config.quota.defer_without_retry_after, Duration::from_secs(30));
+        assert_eq!(config.max_job_age, Duration::from_secs(600));
+        assert!(config_for(&["stocksctl", "local", "--market-quota", "lots"]).is_err());
     }
 
     #[test]

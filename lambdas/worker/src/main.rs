@@ -6,7 +6,7 @@ use stocks_core::adapters::{
     ApiGatewayConnections, MarketCache, PolygonClient, RetryPolicy, SqsQueue, load_aws_config,
 };
 use stocks_core::config::WorkerConfig;
-use stocks_core::handlers::Worker;
+use stocks_core::handlers::{Worker, WorkerSettings};
 use stocks_core::telemetry::{self, StartupError};
 
 #[tokio::main]
@@ -15,14 +15,21 @@ async fn main() -> Result<(), Error> {
     let config = WorkerConfig::from_env().map_err(StartupError::log)?;
     let aws = load_aws_config().await;
     let key = config.polygon_key.resolve(&aws).await.map_err(StartupError::log)?;
-    let polygon =
-        PolygonClient::new(&config.polygon_base_url, &key, RetryPolicy::default()).map_err(StartupError::log)?;
+    let polygon = PolygonClient::new(&config.polygon_base_url, &key, RetryPolicy::default())
+        .map_err(StartupError::log)?
+        .with_quota(config.quota);
+    let jobs = SqsQueue::from_sdk(&aws, config.queue_url);
+    let dead_letters = jobs.sibling(config.dlq_url);
     let worker = Worker::new(
         MarketCache::new(polygon, config.cache),
         ApiGatewayConnections::from_sdk(&aws),
-        SqsQueue::from_sdk(&aws, config.dlq_url),
-        config.callback_url,
-        config.max_receive_count,
+        jobs,
+        dead_letters,
+        WorkerSettings {
+            max_job_age: config.max_job_age,
+            quota_defer: config.quota.defer_without_retry_after,
+            ..WorkerSettings::new(config.callback_url, config.max_receive_count)
+        },
     );
     let worker = &worker;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

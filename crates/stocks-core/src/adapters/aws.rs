@@ -1,11 +1,38 @@
 //! AWS SDK settings: the Lambdas' own, and those of the tools that point at other endpoints.
+//!
+//! Every config built here carries [`timeouts`]: without them a stalled SQS, `@connections`,
+//! SSM or DynamoDB call waits for the Lambda timeout and fails the whole batch, instead of the
+//! one call failing in seconds and the handler deciding what that means.
 
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 
+/// The longest one AWS call may take, retries included: four of them fit in the ingress's 10 s
+/// timeout, and the worker's calls around a 15 s Polygon budget fit in its 30 s.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
+/// The longest one attempt may take (a slow attempt is retried once within the operation).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
+/// The longest a TCP + TLS connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Operation, attempt and connect timeouts for every AWS client.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .operation_timeout(OPERATION_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+}
+
 /// The AWS configuration of the running function (region, credentials from the environment).
 pub async fn load_aws_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .load()
+        .await
 }
 
 /// The normal credential chain and region (environment, profile, SSO when the caller's build
@@ -13,7 +40,7 @@ pub async fn load_aws_config() -> SdkConfig {
 /// credentials configured, dummy ones — those services accept anything — and us-east-1 if no
 /// region is set anywhere.
 pub async fn sdk_config(endpoint: Option<&str>, region: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts());
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_owned()));
     }
@@ -39,5 +66,21 @@ pub fn loopback_sdk_config() -> SdkConfig {
         .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(Credentials::new(
             "local", "local", None, None, "stocks",
         )))
+        .timeout_config(timeouts())
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn every_config_built_here_has_the_timeouts() {
+        let expected = Some(timeouts());
+        assert_eq!(loopback_sdk_config().timeout_config().cloned(), expected);
+        let tools = sdk_config(Some("http://127.0.0.1:9"), Some("eu-west-1")).await;
+        assert_eq!(tools.timeout_config().cloned(), expected);
+        let lambda = load_aws_config().await;
+        assert_eq!(lambda.timeout_config().cloned(), expected);
+    }
 }

@@ -3,7 +3,7 @@
 //! - [`SqsQueue`] — aws-sdk-sqs: the jobs queue (ingress), the DLQ (worker), and the polling
 //!   and moving the local stack and `stocksctl dlq` need. The only SQS code there is.
 //! - [`ApiGatewayConnections`] — aws-sdk-apigatewaymanagement: `@connections` post/delete.
-//! - [`PolygonClient`] — reqwest + rustls: Polygon daily aggregates.
+//! - [`PolygonClient`] — reqwest + rustls: Polygon daily aggregates, through a [`QuotaGate`].
 //! - [`ssm`] — the Polygon key from Parameter Store.
 //! - [`MarketCache`] — wraps any market: coalesces identical requests, keeps answers until the
 //!   next market close.
@@ -15,6 +15,7 @@ pub mod apigw;
 pub mod aws;
 pub mod market_cache;
 pub mod polygon;
+pub mod quota;
 pub mod sqs;
 pub mod ssm;
 
@@ -22,4 +23,5 @@ pub use apigw::ApiGatewayConnections;
 pub use aws::{load_aws_config, loopback_sdk_config, sdk_config};
 pub use market_cache::{CacheSettings, CacheStats, MarketCache};
 pub use polygon::{AggregatesPage, ApiKey, PolygonClient, RetryPolicy};
+pub use quota::{QuotaGate, QuotaSettings, RateLimit};
 pub use sqs::{QueueDepth, SqsQueue};

@@ -11,6 +11,9 @@
 //! - One fetch — every page and every retry — fits a total time budget that keeps the worker well
 //!   within its Lambda timeout: it is checked before every request, and no request may run past
 //!   it.
+//! - Every request passes the instance's [`QuotaGate`] first. A 429 closes the gate (so no
+//!   other record calls the market) and becomes [`MarketError::QuotaExceeded`] — unless its
+//!   `Retry-After` is short enough to wait out inside this fetch, which then tries again.
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::quota::{QuotaGate, QuotaSettings};
 use crate::domain::{Bar, DateWindow, Ticker};
 use crate::ports::{MarketData, MarketError};
 
@@ -94,15 +98,16 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Three tries of at most 5 s per page with 0.5 s and 1 s of backoff between them, and 20 s
-    /// for the whole fetch, pages included: inside a 30 s worker timeout.
+    /// Three tries of at most 5 s per page with 0.5 s and 1 s of backoff between them, and 15 s
+    /// for the whole fetch, pages included: inside a 30 s worker timeout with room for the
+    /// `@connections` and SQS calls around it (3 s each at most).
     fn default() -> Self {
         Self {
             max_attempts: 3,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
-            budget: Duration::from_secs(20),
+            budget: Duration::from_secs(15),
         }
     }
 }
@@ -136,6 +141,8 @@ pub struct PolygonClient {
     http: reqwest::Client,
     base: Url,
     policy: RetryPolicy,
+    /// Shared by every clone: one gate per instance.
+    gate: std::sync::Arc<QuotaGate>,
 }
 
 impl PolygonClient {
@@ -154,7 +161,23 @@ impl PolygonClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(PolygonSetupError::Client)?;
-        Ok(Self { http, base, policy })
+        Ok(Self {
+            http,
+            base,
+            policy,
+            gate: std::sync::Arc::new(QuotaGate::default()),
+        })
+    }
+
+    /// With a quota gate of these settings (the default has no limiter of its own).
+    pub fn with_quota(mut self, settings: QuotaSettings) -> Self {
+        self.gate = std::sync::Arc::new(QuotaGate::new(settings));
+        self
+    }
+
+    /// The instance's quota gate.
+    pub fn quota(&self) -> &QuotaGate {
+        &self.gate
     }
 
     /// `{base}/v2/aggs/ticker/{T}/range/1/day/{from}/{to}?adjusted=true&sort=asc&limit=50000`.
@@ -191,6 +214,8 @@ impl PolygonClient {
     async fn page(&self, url: &Url, deadline: Instant, pages: usize) -> Result<AggregatesPage, MarketError> {
         let mut attempt = 0;
         let mut last = String::new();
+        // A 429 is waited out inside the fetch at most once: every try spends quota.
+        let mut waited_for_quota = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -203,7 +228,17 @@ impl PolygonClient {
                     },
                 });
             }
+            let mut admission = Some(
+                self.gate
+                    .admit(deadline)
+                    .await
+                    .map_err(|wait| MarketError::QuotaExceeded {
+                        retry_after: Some(wait),
+                    })?,
+            );
             attempt += 1;
+            // Waiting for a turn at the gate may have used some of the budget.
+            let left = deadline.saturating_duration_since(Instant::now());
             let request = self
                 .http
                 .get(url.clone())
@@ -212,8 +247,33 @@ impl PolygonClient {
                 Err(err) => (describe(&err), None),
                 Ok(response) => {
                     let status = response.status();
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        let closed_for = self.gate.throttled(retry_after(response.headers()));
+                        drop(admission.take());
+                        let waits_here = !waited_for_quota
+                            && attempt < self.policy.max_attempts
+                            && closed_for <= self.policy.max_delay
+                            && Instant::now() + closed_for < deadline;
+                        if !waits_here {
+                            return Err(MarketError::QuotaExceeded {
+                                retry_after: Some(closed_for),
+                            });
+                        }
+                        debug!(
+                            wait_ms = closed_for.as_millis() as u64,
+                            "polygon quota spent; waiting it out"
+                        );
+                        tokio::time::sleep(closed_for).await;
+                        waited_for_quota = true;
+                        last = "HTTP 429".to_owned();
+                        continue;
+                    }
                     if status.is_success() {
-                        match response.bytes().await {
+                        let body = response.bytes().await;
+                        if let Some(admission) = admission.take() {
+                            admission.succeeded();
+                        }
+                        match body {
                             Ok(body) => match serde_json::from_slice::<AggregatesPage>(&body) {
                                 Ok(page) => return Ok(page),
                                 Err(err) => (format!("malformed JSON ({err})"), None),
@@ -231,6 +291,8 @@ impl PolygonClient {
                     }
                 }
             };
+            // The slot is for the call, not for the backoff after it.
+            drop(admission.take());
             last = failure;
             let unavailable = || MarketError::Unavailable {
                 attempts: attempt,
@@ -275,8 +337,9 @@ impl MarketData for PolygonClient {
     }
 }
 
+/// Worth another try soon (429 is quota, handled through the gate).
 fn is_transient(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
+    status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.

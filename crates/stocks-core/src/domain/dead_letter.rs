@@ -14,6 +14,8 @@ pub enum FailureReason {
     UpstreamRejected,
     /// The message is not a job this build can read.
     InvalidJob,
+    /// The job waited for market quota longer than `MAX_JOB_AGE_SECS`.
+    QuotaExhausted,
 }
 
 impl FailureReason {
@@ -22,13 +24,19 @@ impl FailureReason {
             Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Self::UpstreamRejected => "UPSTREAM_REJECTED",
             Self::InvalidJob => "INVALID_JOB",
+            Self::QuotaExhausted => "QUOTA_EXHAUSTED",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::UpstreamUnavailable, Self::UpstreamRejected, Self::InvalidJob]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        [
+            Self::UpstreamUnavailable,
+            Self::UpstreamRejected,
+            Self::InvalidJob,
+            Self::QuotaExhausted,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
     }
 }
 

@@ -1,9 +1,11 @@
 //! The job: what the ingress puts on the queue and the worker takes off it.
 //!
 //! `{"v":1,"requestId":"…","connectionId":"…","ticker":"MSFT","from":"…","to":"…",
-//! "disconnect":true,"enqueuedAt":"RFC 3339"}`. Versioned so a future shape can be rolled out
-//! while old messages are still in flight; a body this build cannot read is dead-lettered, never
-//! retried forever.
+//! "disconnect":true,"enqueuedAt":"RFC 3339"}`, plus `"progress":true` and `"deferrals":N` when
+//! they are not false and 0 (so jobs written by the previous build still parse, and jobs that
+//! use neither look exactly as before). Versioned so a future shape can be rolled out while old
+//! messages are still in flight; a body this build cannot read is dead-lettered, never retried
+//! forever.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,13 +28,29 @@ pub struct Job {
     /// Close the connection after the terminal message.
     #[serde(default = "default_disconnect")]
     pub disconnect: bool,
-    /// When the ingress queued it; lets operators (and `dlq replay --skip-stale`) judge whether
-    /// the connection can still exist (API Gateway closes every connection after 2 h).
+    /// When the client asked (the ingress queued it). Survives deferrals: it bounds how long a
+    /// job may wait for market quota (`MAX_JOB_AGE_SECS`), and lets operators (and
+    /// `dlq replay --skip-stale`) judge whether the connection can still exist (API Gateway
+    /// closes every connection after 2 h).
     pub enqueued_at: DateTime<Utc>,
+    /// Tell the client each time the job waits for market quota (`"progress": true`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub progress: bool,
+    /// How many times the worker has put the job back to wait for market quota.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferrals: u32,
 }
 
 fn default_disconnect() -> bool {
     true
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Why a queue message is not a job this build can run.
@@ -66,6 +84,16 @@ impl Job {
             to: request.window.to(),
             disconnect: request.disconnect,
             enqueued_at,
+            progress: request.progress,
+            deferrals: 0,
+        }
+    }
+
+    /// The same job, put back once more to wait for market quota.
+    pub fn deferred(&self) -> Self {
+        Self {
+            deferrals: self.deferrals.saturating_add(1),
+            ..self.clone()
         }
     }
 
@@ -148,6 +176,34 @@ mod tests {
             Job::parse(&good.replace("2026-10-01", "2026-12-01")),
             Err(JobError::Window(_))
         ));
+    }
+
+    #[test]
+    fn a_job_from_the_previous_build_still_parses() {
+        // Written before `progress` and `deferrals` existed.
+        let old = r#"{"v":1,"requestId":"req-1","connectionId":"conn-1=","ticker":"MSFT","from":"2026-10-01","to":"2026-10-31","disconnect":true,"enqueuedAt":"2026-11-24T10:00:00Z"}"#;
+        let job = Job::parse(old).unwrap();
+        assert_eq!((job.progress, job.deferrals), (false, 0));
+        assert_eq!(job, self::job());
+        assert_eq!(job.to_json(), old, "and is written back byte for byte");
+    }
+
+    #[test]
+    fn deferral_counts_and_keeps_everything_else() {
+        let mut first = job();
+        first.progress = true;
+        let again = first.deferred().deferred();
+        assert_eq!(again.deferrals, 2);
+        assert_eq!(
+            (&again.request_id, again.enqueued_at),
+            (&first.request_id, first.enqueued_at)
+        );
+        let json: serde_json::Value = serde_json::from_str(&again.to_json()).unwrap();
+        assert_eq!(
+            (json["progress"].as_bool(), json["deferrals"].as_u64()),
+            (Some(true), Some(2))
+        );
+        assert_eq!(Job::parse(&again.to_json()).unwrap(), again, "round trip");
     }
 
     #[test]

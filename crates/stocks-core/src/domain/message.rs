@@ -85,6 +85,9 @@ pub struct ClientMessage {
     /// Number of daily bars the report was computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bars: Option<usize>,
+    /// On a `queued` notice: when the job will be tried again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_seconds: Option<u64>,
 }
 
 impl ClientMessage {
@@ -95,6 +98,22 @@ impl ClientMessage {
             request_id: Some(request_id.to_owned()),
             ..Self::bare(202, "accepted")
         }
+    }
+
+    /// The `queued` notice (a 202, not terminal) a client that asked for `progress` gets each
+    /// time its job waits for market quota.
+    pub fn queued(request_id: &str, ticker: &Ticker, retry_in_seconds: u64) -> Self {
+        Self {
+            ticker: Some(ticker.to_string()),
+            request_id: Some(request_id.to_owned()),
+            retry_in_seconds: Some(retry_in_seconds),
+            ..Self::bare(202, "queued")
+        }
+    }
+
+    /// Is this the `queued` notice rather than the `accepted` ack?
+    pub fn is_queued(&self) -> bool {
+        self.status_code == 202 && self.message == "queued"
     }
 
     /// The 200 with the report; terminal.
@@ -174,6 +193,7 @@ impl ClientMessage {
             from: None,
             to: None,
             bars: None,
+            retry_in_seconds: None,
         }
     }
 
@@ -208,6 +228,21 @@ mod tests {
                 "ticker": "MSFT", "requestId": "req-1"
             })
         );
+    }
+
+    #[test]
+    fn queued_is_a_202_that_says_when() {
+        let msg = ClientMessage::queued("req-1", &msft(), 42);
+        let json: serde_json::Value = serde_json::from_str(&msg.to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "statusCode": 202, "message": "queued", "reportData": null,
+                "ticker": "MSFT", "requestId": "req-1", "retryInSeconds": 42
+            })
+        );
+        assert!(msg.is_queued() && !msg.is_terminal());
+        assert!(!ClientMessage::accepted("req-1", &msft()).is_queued());
     }
 
     #[test]

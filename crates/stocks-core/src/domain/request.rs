@@ -21,6 +21,8 @@ pub struct StockRequest {
     pub window: DateWindow,
     /// Close the connection after the terminal message (the seed always did).
     pub disconnect: bool,
+    /// Send a `queued` notice each time the job waits for market quota.
+    pub progress: bool,
 }
 
 /// A request refused with a 400 (or any other client error).
@@ -62,16 +64,8 @@ impl StockRequest {
         let ticker = optional_string(&fields, "ticker")?;
         let from = optional_string(&fields, "from")?;
         let to = optional_string(&fields, "to")?;
-        let disconnect = match fields.get("disconnect") {
-            None => true,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(Rejection::new(
-                    ErrorCode::BadRequest,
-                    "Field 'disconnect' must be true or false.",
-                ));
-            }
-        };
+        let disconnect = optional_bool(&fields, "disconnect", true)?;
+        let progress = optional_bool(&fields, "progress", false)?;
         let ticker = Ticker::parse(ticker.unwrap_or("")).map_err(|e| match e {
             TickerError::Missing => Rejection::new(ErrorCode::TickerRequired, "A ticker is required."),
             TickerError::Malformed => Rejection::new(
@@ -87,6 +81,7 @@ impl StockRequest {
             ticker,
             window,
             disconnect,
+            progress,
         })
     }
 }
@@ -124,6 +119,22 @@ fn optional_string<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<Opt
                 "ticker" => "Field 'ticker' must be a string.",
                 "from" => "Field 'from' must be a string in YYYY-MM-DD format.",
                 _ => "Field 'to' must be a string in YYYY-MM-DD format.",
+            },
+        )),
+    }
+}
+
+/// A boolean field: absent is `default`; anything but a JSON boolean is a bad request.
+fn optional_bool(fields: &Map<String, Value>, name: &str, default: bool) -> Result<bool, Rejection> {
+    match fields.get(name) {
+        None => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(Rejection::new(
+            ErrorCode::BadRequest,
+            match name {
+                "disconnect" => "Field 'disconnect' must be true or false.",
+                "progress" => "Field 'progress' must be true or false.",
+                _ => "Field 'series' must be true or false.",
             },
         )),
     }
@@ -170,6 +181,9 @@ mod tests {
         assert_eq!(r.ticker.as_str(), "BRK.A");
         assert_eq!(r.window.days(), 31);
         assert!(!r.disconnect);
+        assert!(!r.progress, "no progress unless asked");
+        let r = parse(r#"{"ticker":"KO","progress":true}"#).unwrap();
+        assert!(r.progress);
     }
 
     #[test]
@@ -213,6 +227,9 @@ mod tests {
             r#"{"ticker":"MSFT","disconnect":"false"}"#,
             r#"{"ticker":"MSFT","disconnect":0}"#,
             r#"{"ticker":"MSFT","disconnect":null}"#,
+            r#"{"ticker":"MSFT","progress":"yes"}"#,
+            r#"{"ticker":"MSFT","progress":1}"#,
+            r#"{"ticker":"MSFT","progress":null}"#,
         ] {
             assert_eq!(code(body), ErrorCode::BadRequest, "{body}");
         }

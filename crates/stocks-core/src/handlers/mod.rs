@@ -14,7 +14,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 
 pub use ingress::{Ingress, IngressError, IngressOutcome};
 pub use lifecycle::{connect, disconnect};
-pub use worker::{Outcome, Worker};
+pub use worker::{Outcome, Worker, WorkerSettings};
 
 /// The 200 every WebSocket route answers API Gateway with. Clients never see it (no route
 /// responses are configured); everything they see goes through `@connections`.

@@ -348,3 +348,69 @@ async fn a_missing_parameter_is_a_clear_error() {
         .unwrap_err();
     assert_eq!(err.to_string(), "could not read SSM parameter \"/stocks/missing\"");
 }
+
+// ---------------------------------------------------------------- timeouts
+
+/// What the Lambdas build: the test's settings plus the production timeouts.
+fn with_timeouts(endpoint: &str) -> SdkConfig {
+    sdk_config(endpoint)
+        .into_builder()
+        .timeout_config(stocks_core::adapters::aws::timeouts())
+        .build()
+}
+
+/// An AWS endpoint that accepts the connection and then says nothing for a minute.
+async fn stalled() -> MockServer {
+    let aws = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sqs_ok(json!({"MessageId": "late"})).set_delay(std::time::Duration::from_secs(60)))
+        .mount(&aws)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(204).set_delay(std::time::Duration::from_secs(60)))
+        .mount(&aws)
+        .await;
+    aws
+}
+
+#[tokio::test]
+async fn a_stalled_sqs_ends_in_queue_unavailable_not_a_hung_ingress() {
+    use stocks_core::domain::WindowDays;
+    use stocks_core::handlers::{Ingress, IngressOutcome};
+    let aws = stalled().await;
+    let connections = std::sync::Arc::new(stocks_testkit::FakeConnections::default());
+    let ingress = Ingress::new(
+        SqsQueue::from_sdk(&with_timeouts(&aws.uri()), QUEUE_URL),
+        connections.clone(),
+        Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
+        WindowDays::DEFAULT,
+    );
+    let event = stocks_testkit::websocket_message("stocksaction", r#"{"action":"stocksaction","ticker":"MSFT"}"#);
+    // Well inside the ingress's 10 s Lambda timeout, the send gives up.
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(8), ingress.process(&event))
+        .await
+        .expect("the SQS call is cut by its operation timeout")
+        .unwrap();
+    assert_eq!(outcome, IngressOutcome::QueueUnavailable);
+    let told: Vec<u16> = connections.all_messages().iter().map(|m| m.status_code).collect();
+    assert_eq!(told, [202, 503], "the ack, then QUEUE_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn a_stalled_connections_api_fails_the_record_for_sqs_to_retry_not_the_batch() {
+    use stocks_core::handlers::{Outcome, Worker, WorkerSettings};
+    use stocks_testkit::{FakeDeadLetters, FakeMarket, FakeQueue, bar, sqs_record};
+    let aws = stalled().await;
+    let worker = Worker::new(
+        FakeMarket::with_bars(vec![bar(1.0, 2.0, 0.5, 1.5)]),
+        ApiGatewayConnections::from_sdk(&with_timeouts(&aws.uri())),
+        FakeQueue::default(),
+        FakeDeadLetters::default(),
+        WorkerSettings::new(callback(&aws), 3),
+    );
+    let record = sqs_record("m1", &job_body("MSFT", "c1", true), 1);
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(8), worker.process(&record))
+        .await
+        .expect("the post is cut by its operation timeout, well inside the worker's 30 s");
+    assert_eq!(outcome, Outcome::Retry);
+}

@@ -6,6 +6,7 @@ mod hostile;
 mod ingress;
 mod market_cache;
 mod polygon;
+mod quota;
 mod sqs_moto;
 mod telemetry;
 mod worker;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stocks_core::adapters::{ApiKey, PolygonClient, RetryPolicy, SqsQueue};
 use stocks_core::domain::{ErrorCode, Job, WindowDays, attribute};
-use stocks_core::handlers::{Ingress, IngressOutcome, Outcome, Worker};
+use stocks_core::handlers::{Ingress, IngressOutcome, Outcome, Worker, WorkerSettings};
 use stocks_core::ports::CallbackUrl;
 use stocks_testkit::MotoServer;
 use stocks_testkit::{FakeConnections, job_body, websocket_message};
@@ -107,9 +107,9 @@ async fn the_worker_dead_letters_on_the_last_attempt_with_failure_attributes() {
     let worker = Worker::new(
         PolygonClient::new(&polygon.uri(), &ApiKey::new("k").unwrap(), policy).unwrap(),
         connections.clone(),
+        jobs.clone(),
         dlq.clone(),
-        CallbackUrl::parse("https://x.example/prod").unwrap(),
-        2,
+        WorkerSettings::new(CallbackUrl::parse("https://x.example/prod").unwrap(), 2),
     );
 
     // First delivery: transient failure, left to SQS.

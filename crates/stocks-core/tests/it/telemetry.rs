@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stocks_core::adapters::{ApiKey, PolygonClient, RetryPolicy};
-use stocks_core::handlers::Worker;
+use stocks_core::handlers::{Worker, WorkerSettings};
 use stocks_core::ports::CallbackUrl;
-use stocks_testkit::{FakeConnections, FakeDeadLetters, job_body, sqs_event, sqs_record};
+use stocks_testkit::{FakeConnections, FakeDeadLetters, FakeQueue, job_body, sqs_event, sqs_record};
 use tracing::Instrument;
 use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -84,9 +84,9 @@ async fn worker_lines_are_json_with_request_and_message_ids_and_no_key() {
     let worker = Worker::new(
         PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy).unwrap(),
         Arc::new(FakeConnections::default()),
+        Arc::new(FakeQueue::default()),
         Arc::new(FakeDeadLetters::default()),
-        CallbackUrl::parse("https://x.example/prod").unwrap(),
-        3,
+        WorkerSettings::new(CallbackUrl::parse("https://x.example/prod").unwrap(), 3),
     );
     let event = sqs_event(vec![
         sqs_record("msg-500", &job_body("MSFT", "c1", true), 1),

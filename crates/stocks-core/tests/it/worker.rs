@@ -5,10 +5,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use stocks_core::adapters::{ApiKey, PolygonClient, RetryPolicy};
-use stocks_core::domain::{Bar, DateWindow, ErrorCode, FailureReason, Ticker};
-use stocks_core::handlers::{Outcome, Worker};
-use stocks_core::ports::{CallbackUrl, MarketData, MarketError};
-use stocks_testkit::{FakeConnections, FakeDeadLetters, Journal, job_body, sqs_event, sqs_record};
+use stocks_core::domain::{ErrorCode, FailureReason};
+use stocks_core::handlers::{Outcome, Worker, WorkerSettings};
+use stocks_core::ports::CallbackUrl;
+use stocks_testkit::{
+    FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue, Journal, bar, job_body, sqs_event, sqs_record,
+};
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -16,11 +18,12 @@ const KEY: &str = "test-key-d0n7-l34k";
 const MAX_RECEIVE: u32 = 3;
 const MSFT_OCT: &str = "/v2/aggs/ticker/MSFT/range/1/day/2026-10-01/2026-10-31";
 
-type TestWorker = Worker<PolygonClient, Arc<FakeConnections>, Arc<FakeDeadLetters>>;
+type TestWorker = Worker<PolygonClient, Arc<FakeConnections>, Arc<FakeQueue>, Arc<FakeDeadLetters>>;
 
 struct Harness {
     polygon: MockServer,
     connections: Arc<FakeConnections>,
+    jobs: Arc<FakeQueue>,
     dead_letters: Arc<FakeDeadLetters>,
     journal: Journal,
     worker: TestWorker,
@@ -53,16 +56,21 @@ async fn harness_with(connections_failing: bool, dead_letters_failing: bool) -> 
         dead_letters
     });
     let market = PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy()).unwrap();
+    let jobs = Arc::new(FakeQueue::journaled(&journal));
     let worker = Worker::new(
         market,
         connections.clone(),
+        jobs.clone(),
         dead_letters.clone(),
-        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
-        MAX_RECEIVE,
+        WorkerSettings::new(
+            CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+            MAX_RECEIVE,
+        ),
     );
     Harness {
         polygon,
         connections,
+        jobs,
         dead_letters,
         journal,
         worker,
@@ -250,23 +258,29 @@ async fn rate_limit_is_retried_after_retry_after() {
 }
 
 #[tokio::test]
-async fn retry_after_longer_than_the_invocation_leaves_it_to_sqs() {
+async fn retry_after_longer_than_the_invocation_defers_the_job() {
     let h = harness().await;
     answer(
         &h.polygon,
         ResponseTemplate::new(429).insert_header("retry-after", "60"),
     )
     .await;
+    // Asked a minute ago (the fixture's job is hours old: past MAX_JOB_AGE_SECS).
+    let mut job = stocks_testkit::job_json("MSFT", "c1", true);
+    job["enqueuedAt"] = (chrono::Utc::now() - chrono::TimeDelta::minutes(1)).to_rfc3339().into();
     let started = Instant::now();
     let response = h
         .worker
-        .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
+        .handle(sqs_event(vec![sqs_record("m1", &job.to_string(), 1)]))
         .await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "must not sleep 60 s inside the Lambda"
     );
-    assert_eq!(response.batch_item_failures[0].item_identifier, "m1");
+    assert!(response.batch_item_failures.is_empty(), "not a failure: a wait");
+    let (deferred, delay) = h.jobs.delayed()[0].clone();
+    assert!((60..=66).contains(&delay), "{delay}");
+    assert_eq!(deferred.deferrals, 1);
     assert_eq!(h.polygon.received_requests().await.unwrap().len(), 1);
 }
 
@@ -550,34 +564,19 @@ async fn a_failed_report_post_is_retried() {
     assert!(h.dead_letters.letters().is_empty());
 }
 
-/// Market data that answers only once `n` calls are waiting at the same time.
-struct BarrierMarket(tokio::sync::Barrier);
-
-impl MarketData for BarrierMarket {
-    async fn daily_bars(&self, _: &Ticker, _: &DateWindow) -> Result<Vec<Bar>, MarketError> {
-        self.0.wait().await;
-        Ok(vec![Bar {
-            o: 1.0,
-            h: 2.0,
-            l: 0.5,
-            c: 1.5,
-            v: 10.0,
-            vw: None,
-            t: 0,
-            n: None,
-        }])
-    }
-}
-
 #[tokio::test]
 async fn records_are_processed_concurrently() {
     let connections = Arc::new(FakeConnections::default());
     let worker = Worker::new(
-        BarrierMarket(tokio::sync::Barrier::new(10)),
+        // Answers nothing until ten calls wait at once.
+        FakeMarket::with_bars(vec![bar(1.0, 2.0, 0.5, 1.5)]).gathering(10),
         connections.clone(),
+        Arc::new(FakeQueue::default()),
         Arc::new(FakeDeadLetters::default()),
-        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
-        MAX_RECEIVE,
+        WorkerSettings::new(
+            CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+            MAX_RECEIVE,
+        ),
     );
     let records: Vec<_> = (0..10)
         .map(|i| sqs_record(&format!("m{i}"), &job_body("MSFT", &format!("c{i}"), true), 1))
@@ -607,9 +606,12 @@ async fn a_batch_asks_polygon_once_per_ticker_and_window_and_repeats_come_from_t
     let worker = Worker::new(
         MarketCache::new(market, CacheSettings::default()),
         connections.clone(),
+        Arc::new(FakeQueue::default()),
         Arc::new(FakeDeadLetters::default()),
-        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
-        MAX_RECEIVE,
+        WorkerSettings::new(
+            CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+            MAX_RECEIVE,
+        ),
     );
     // Seven MSFT requests for October and three for an unknown symbol, in one batch.
     let batch = |round: usize| {
@@ -752,9 +754,12 @@ async fn a_delivery_whose_handler_was_dropped_can_run_again() {
     let worker = Arc::new(Worker::new(
         PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy()).unwrap(),
         Arc::new(FakeConnections::default()),
+        Arc::new(FakeQueue::default()),
         Arc::new(FakeDeadLetters::default()),
-        CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
-        MAX_RECEIVE,
+        WorkerSettings::new(
+            CallbackUrl::parse("https://abc.execute-api.eu-west-1.amazonaws.com/prod").unwrap(),
+            MAX_RECEIVE,
+        ),
     ));
     let record = sqs_record("m1", &job_body("MSFT", "c1", true), 1);
     // The first handling is abandoned mid-flight (as a timed-out invocation would be)…

@@ -19,7 +19,7 @@ pub const DISCONNECTS_KEPT: usize = 1_000;
 pub struct Stats {
     /// Open now.
     pub connections: u64,
-    /// 202 `accepted` acks sent.
+    /// 202 `accepted` acks sent (`queued` notices are not counted).
     pub accepted: u64,
     /// 200 reports sent.
     pub reported: u64,
@@ -29,6 +29,12 @@ pub struct Stats {
     pub gone: u64,
     /// Jobs in the dead-letter queue now.
     pub dlq: u64,
+    /// HTTP requests the demo market answered.
+    pub market_requests: u64,
+    /// Of those, 429s because the `--market-quota` was spent.
+    pub market_throttled: u64,
+    /// Jobs the worker sent back to wait for market quota, so far.
+    pub deferred: u64,
 }
 
 /// The counters behind [`Stats`] (connections and the DLQ are read live).

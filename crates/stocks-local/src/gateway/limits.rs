@@ -47,12 +47,12 @@ impl Expiry {
     }
 }
 
-/// A connection's two clocks: client frames restart the idle clock; nothing moves the end of
+/// A connection's two clocks: the idle clock runs from the last message in either direction
+/// (API Gateway: "no messages sent between the server and client"); nothing moves the end of
 /// the maximum lifetime.
 #[derive(Clone, Copy, Debug)]
 pub struct Lifetime {
     ends: Instant,
-    idle_ends: Instant,
     idle_timeout: Duration,
 }
 
@@ -60,22 +60,17 @@ impl Lifetime {
     pub fn start(limits: &Limits, now: Instant) -> Self {
         Self {
             ends: now + limits.max_lifetime,
-            idle_ends: now + limits.idle_timeout,
             idle_timeout: limits.idle_timeout,
         }
     }
 
-    /// A frame arrived from the client.
-    pub fn touch(&mut self, now: Instant) {
-        self.idle_ends = now + self.idle_timeout;
-    }
-
-    /// When the gateway hangs up if nothing else happens, and why.
-    pub fn deadline(&self) -> (Instant, Expiry) {
-        if self.ends <= self.idle_ends {
+    /// When the gateway hangs up if nothing else happens after `last_active`, and why.
+    pub fn deadline(&self, last_active: Instant) -> (Instant, Expiry) {
+        let idle_ends = last_active + self.idle_timeout;
+        if self.ends <= idle_ends {
             (self.ends, Expiry::MaxLifetime)
         } else {
-            (self.idle_ends, Expiry::Idle)
+            (idle_ends, Expiry::Idle)
         }
     }
 }
@@ -90,19 +85,22 @@ mod tests {
     async fn activity_restarts_the_idle_clock_but_never_the_maximum_lifetime() {
         let limits = Limits::default();
         let opened = Instant::now();
-        let mut lifetime = Lifetime::start(&limits, opened);
-        assert_eq!(lifetime.deadline(), (opened + 10 * MINUTE, Expiry::Idle));
-        // A frame every five minutes for three hours: never idle, but over at two hours.
+        let lifetime = Lifetime::start(&limits, opened);
+        assert_eq!(lifetime.deadline(opened), (opened + 10 * MINUTE, Expiry::Idle));
+        // A message every five minutes for three hours: never idle, but over at two hours.
+        let mut last_active = opened;
         for _ in 0..36 {
             tokio::time::advance(5 * MINUTE).await;
             let now = Instant::now();
-            let (at, _) = lifetime.deadline();
-            if at <= now {
+            if lifetime.deadline(last_active).0 <= now {
                 break;
             }
-            lifetime.touch(now);
+            last_active = now;
         }
-        assert_eq!(lifetime.deadline(), (opened + 120 * MINUTE, Expiry::MaxLifetime));
+        assert_eq!(
+            lifetime.deadline(last_active),
+            (opened + 120 * MINUTE, Expiry::MaxLifetime)
+        );
         assert!(Instant::now() >= opened + 120 * MINUTE);
     }
 
@@ -110,9 +108,8 @@ mod tests {
     async fn silence_ends_a_connection_after_the_idle_timeout() {
         let limits = Limits::default();
         let opened = Instant::now();
-        let mut lifetime = Lifetime::start(&limits, opened);
+        let lifetime = Lifetime::start(&limits, opened);
         tokio::time::advance(9 * MINUTE).await;
-        lifetime.touch(Instant::now());
-        assert_eq!(lifetime.deadline(), (opened + 19 * MINUTE, Expiry::Idle));
+        assert_eq!(lifetime.deadline(Instant::now()), (opened + 19 * MINUTE, Expiry::Idle));
     }
 }

@@ -25,9 +25,10 @@ pub async fn post_to_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<S
         Err(_) => Message::Binary(body.clone()),
     };
     // Counted once, after the send was tried: delivered, or gone.
-    let delivered = gw
-        .connection(&id)
-        .is_some_and(|conn| conn.outbound.send(Outbound::Frame(frame)).is_ok());
+    let delivered = gw.connection(&id).is_some_and(|conn| {
+        conn.active();
+        conn.outbound.send(Outbound::Frame(frame)).is_ok()
+    });
     if let Some(m) = &message
         && let Some(request_id) = &m.request_id
     {
@@ -50,6 +51,10 @@ fn count_and_log(gw: &Gateway, id: &str, message: Option<ClientMessage>, len: us
     };
     let ticker = msg.ticker.as_deref().unwrap_or("-");
     match (msg.status_code, msg.error, msg.report_data) {
+        (202, _, _) if msg.is_queued() => {
+            let wait = msg.retry_in_seconds.unwrap_or(0);
+            info!(target: "stocks_local", "→ {id} 202 queued {ticker}, retrying in {wait} s");
+        }
         (202, _, _) => {
             Counters::bump(&gw.counters.accepted);
             info!(target: "stocks_local", "→ {id} 202 accepted {ticker}");

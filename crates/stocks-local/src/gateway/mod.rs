@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::market::MarketState;
 use crate::queue::LocalQueue;
 use journal::{Counters, Journal, Stats};
 use limits::Limits;
@@ -49,6 +50,8 @@ struct Connection {
     outbound: mpsc::UnboundedSender<Outbound>,
     connected_at: DateTime<Utc>,
     last_active_at: Mutex<DateTime<Utc>>,
+    /// The last message in either direction: the idle clock runs from here.
+    last_message: Mutex<tokio::time::Instant>,
     source_ip: String,
     user_agent: String,
     /// Set when the server closes it: the code and reason its `$disconnect` will carry.
@@ -56,6 +59,15 @@ struct Connection {
 }
 
 impl Connection {
+    /// A message went one way or the other: the idle clock starts again.
+    fn active(&self) {
+        *self.last_message.lock().unwrap_or_else(|p| p.into_inner()) = tokio::time::Instant::now();
+    }
+
+    fn last_message(&self) -> tokio::time::Instant {
+        *self.last_message.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Queues a close frame and remembers the server closed it.
     fn close(&self, code: u16, reason: &'static str) {
         self.closed_by_server
@@ -87,6 +99,8 @@ pub struct Gateway {
     pub limits: Limits,
     pub ingress: LocalIngress,
     pub queue: Arc<LocalQueue>,
+    /// The demo market's counters, for the stats.
+    pub market: Arc<MarketState>,
     pub counters: Counters,
     pub journal: Journal,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
@@ -100,6 +114,7 @@ impl Gateway {
         limits: Limits,
         ingress: LocalIngress,
         queue: Arc<LocalQueue>,
+        market: Arc<MarketState>,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
@@ -108,6 +123,7 @@ impl Gateway {
             limits,
             ingress,
             queue,
+            market,
             counters: Counters::default(),
             journal: Journal::default(),
             connections: Mutex::new(HashMap::new()),
@@ -153,6 +169,9 @@ impl Gateway {
             errors: Counters::read(&self.counters.errors),
             gone: Counters::read(&self.counters.gone),
             dlq,
+            market_requests: Counters::read(&self.market.requests),
+            market_throttled: Counters::read(&self.market.throttled),
+            deferred: self.queue.deferred(),
         }
     }
 

@@ -56,6 +56,7 @@ async fn serve_connection(gw: Arc<Gateway>, socket: WebSocket, peer: Peer) {
         outbound: tx,
         connected_at: peer.connected_at,
         last_active_at: Mutex::new(peer.connected_at),
+        last_message: Mutex::new(tokio::time::Instant::now()),
         source_ip: peer.source_ip.clone(),
         user_agent: peer.user_agent.clone(),
         closed_by_server: Mutex::new(None),
@@ -83,12 +84,12 @@ async fn serve_connection(gw: Arc<Gateway>, socket: WebSocket, peer: Peer) {
         let _ = sink.close().await;
     });
 
-    let mut lifetime = Lifetime::start(&gw.limits, tokio::time::Instant::now());
+    let lifetime = Lifetime::start(&gw.limits, tokio::time::Instant::now());
     let (status, reason): (u16, &'static str) = loop {
-        let (deadline, expiry) = lifetime.deadline();
+        let (deadline, expiry) = lifetime.deadline(conn.last_message());
         tokio::select! {
             frame = stream.next() => {
-                lifetime.touch(tokio::time::Instant::now());
+                conn.active();
                 *conn.last_active_at.lock().unwrap_or_else(|p| p.into_inner()) = Utc::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
@@ -116,6 +117,10 @@ async fn serve_connection(gw: Arc<Gateway>, socket: WebSocket, peer: Peer) {
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
+                // The server may have sent something since the deadline was set.
+                if lifetime.deadline(conn.last_message()).0 > tokio::time::Instant::now() {
+                    continue;
+                }
                 conn.close(1001, "Going away");
                 break (1001, expiry.reason());
             }

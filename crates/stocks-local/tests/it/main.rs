@@ -4,4 +4,5 @@
 
 mod apis;
 mod local;
+mod quota;
 mod sqs_mode;

@@ -8,7 +8,7 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use serde::Serialize;
 use stocks_core::domain::{Job, StockRequest, WindowDays};
-use stocks_core::handlers::{Ingress, Worker};
+use stocks_core::handlers::{Ingress, Worker, WorkerSettings};
 use stocks_core::ports::CallbackUrl;
 use stocks_testkit::{FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue};
 
@@ -42,9 +42,9 @@ pub async fn measure(budget: Duration) -> HandlerCosts {
     let worker = Worker::new(
         FakeMarket::with_bars(bars),
         discarding(),
+        FakeQueue::default().discarding(),
         FakeDeadLetters::default(),
-        callback,
-        3,
+        WorkerSettings::new(callback, 3),
     );
 
     let mut event = ApiGatewayWebsocketProxyRequest::default();

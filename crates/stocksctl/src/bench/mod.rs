@@ -3,12 +3,15 @@
 //! - [`e2e`] — send → report through the local stack at several client counts.
 //! - [`handlers`] — the ingress and worker handlers' own cost per request.
 //! - [`lambdas`] — each deployed artefact's zip size, cold-start init time and peak RSS.
+//! - [`quota`] — a burst of distinct tickers on a rate-limited market: wall time, 429s,
+//!   deferrals.
 //!
 //! These are benchmarks, run on demand (`make bench`), never timed assertions in tests.
 
 pub mod e2e;
 pub mod handlers;
 pub mod lambdas;
+pub mod quota;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +35,8 @@ pub struct BenchConfig {
     pub invocations: usize,
     /// Let the worker's market cache answer repeats (off: every report asks the market).
     pub market_cache: bool,
+    /// The quota scenario: this many clients against this quota; `None` skips it.
+    pub quota_burst: Option<(usize, stocks_local::PerPeriod)>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -41,6 +46,7 @@ pub struct Results {
     pub end_to_end: Vec<e2e::Level>,
     pub handlers: handlers::HandlerCosts,
     pub lambdas: Vec<lambdas::LambdaFigures>,
+    pub quota: Vec<quota::Burst>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -94,6 +100,7 @@ impl BenchConfig {
             init_runs: args.init_runs.max(1),
             invocations: args.invocations.max(1),
             market_cache: args.market_cache,
+            quota_burst: args.quota_burst.filter(|_| !args.no_quota),
         }
     }
 }
@@ -101,6 +108,7 @@ impl BenchConfig {
 pub async fn run(config: &BenchConfig) -> Result<Results, String> {
     let phases = config.clients.len() as u64
         + 1
+        + if config.quota_burst.is_some() { 2 } else { 0 }
         + if config.lambda_dir.is_some() {
             lambdas::FUNCTIONS.len() as u64
         } else {
@@ -166,8 +174,19 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
         }
         None => Vec::new(),
     };
-    progress.finish_and_clear();
     let _ = stack.stop().await;
+    let mut quota = Vec::new();
+    if let Some((clients, per)) = config.quota_burst {
+        for limiter in [false, true] {
+            progress.set_message(format!(
+                "quota: {clients} tickers at once on {per}{}",
+                if limiter { ", with the worker's limiter" } else { "" }
+            ));
+            quota.push(quota::burst(clients, per, limiter).await?);
+            progress.inc(1);
+        }
+    }
+    progress.finish_and_clear();
     Ok(Results {
         machine: Machine::read(),
         settings: Settings {
@@ -182,6 +201,7 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
         end_to_end,
         handlers,
         lambdas,
+        quota,
     })
 }
 
@@ -245,6 +265,25 @@ pub fn render(r: &Results) -> String {
         "\nhandlers (in-memory ports): ingress {:.1} µs/request, worker {:.1} µs/record ({} bars each)\n",
         r.handlers.ingress_us_per_request, r.handlers.worker_us_per_record, r.handlers.bars_per_record
     ));
+    if !r.quota.is_empty() {
+        out.push_str("\nquota (N tickers at once on a rate-limited demo market):\n  worker          clients  quota   reports  wall s  bound s  wall/bound  requests  429s  deferrals  dlq\n");
+        for b in &r.quota {
+            out.push_str(&format!(
+                "  {:<14}  {:>7}  {:<6}  {:>7}  {:>6.1}  {:>7.1}  {:>10.2}  {:>8}  {:>4}  {:>9}  {:>3}\n",
+                b.worker,
+                b.clients,
+                b.quota,
+                b.reports,
+                b.wall_seconds,
+                b.bound_seconds,
+                b.wall_over_bound,
+                b.market_requests,
+                b.throttled,
+                b.deferrals,
+                b.dlq
+            ));
+        }
+    }
     if !r.lambdas.is_empty() {
         out.push_str("\nlambdas:\n  function            zip MiB   init ms (median/max)   peak RSS MiB\n");
         for l in &r.lambdas {

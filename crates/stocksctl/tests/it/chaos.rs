@@ -1,5 +1,6 @@
 //! Chaos: a thousand requests through the local stack while a fifth of market answers fail
-//! (429s, 500s, 503s, stalls, bad JSON) and a tenth of clients leave before their report.
+//! (429s, 500s, 503s, stalls, bad JSON) and a tenth of clients leave before their report. A
+//! 429 defers its job (the worker waits for quota), so deferred jobs are in the run too.
 //!
 //! Afterwards every accepted request must have ended in exactly one way — report delivered,
 //! terminal error delivered, client gone, or job in the DLQ — checked request id by request
@@ -224,6 +225,10 @@ async fn every_accepted_request_ends_exactly_once_under_faults() {
     );
     assert_eq!(stats.gone, count(&|r| r.gone.len()));
     assert_eq!(stats.dlq, tally["dlq"]);
+    assert!(
+        stats.deferred > 0,
+        "the 429 faults deferred jobs, and those ended exactly once too: {stats:?}"
+    );
 
     // ---------------------------------------------------------------- recovery
     stack.set_fault_rate(0.0).await;

@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use stocks_core::adapters::RetryPolicy;
+use stocks_local::{Limits, LocalConfig, PerPeriod};
 use stocks_testkit::Stack;
 use stocks_testkit::stack::fast_config as config;
 
@@ -85,6 +87,74 @@ async fn get_exits_2_when_there_is_no_answer() {
     let out = stocksctl(&["get", "MSFT", "--url", &format!("ws://{nobody}/local")]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("could not connect"));
+}
+
+/// Spends the demo market's one request of the current window.
+async fn spend_the_quota(stack: &Stack) {
+    let status = stack
+        .http()
+        .get(stack.http_url("/v2/aggs/ticker/KO/range/1/day/2024-10-01/2024-10-31"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status == 200 || status == 429, "{status}");
+}
+
+#[tokio::test]
+async fn get_says_it_is_queued_and_pings_while_the_job_waits_for_quota() {
+    let stack = Stack::start(LocalConfig {
+        // One request per 3 s; any Retry-After is deferred, not waited out in the worker.
+        market_quota: Some(PerPeriod::parse("1/3s").unwrap()),
+        retry: RetryPolicy {
+            max_delay: std::time::Duration::from_millis(100),
+            ..config().retry
+        },
+        // Far shorter than the wait: only the pings can keep the connection open.
+        limits: Limits {
+            idle_timeout: std::time::Duration::from_millis(700),
+            ..Limits::default()
+        },
+        ..config()
+    })
+    .await;
+    let url = stack.ws_url();
+    let get = |ticker: &'static str| {
+        [
+            "get",
+            ticker,
+            "--url",
+            &url,
+            "--from",
+            "2024-10-01",
+            "--to",
+            "2024-10-31",
+        ]
+    };
+
+    spend_the_quota(&stack).await;
+    let mut pinging = get("MSFT").to_vec();
+    pinging.extend(["--ping-every", "200ms"]);
+    let out = stocksctl(&pinging).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("queued MSFT: market quota spent, retrying in "),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("MSFT  2024-10-01 → 2024-10-31"),
+        "the report after the wait"
+    );
+
+    // The same wait without pings (another ticker: MSFT's answer is cached now): the idle
+    // connection is dropped before the report.
+    spend_the_quota(&stack).await;
+    let out = stocksctl(&get("AAPL")).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("without a final answer"), "{stderr}");
 }
 
 #[test]

@@ -270,6 +270,12 @@ impl JobQueue for SqsQueue {
     async fn send(&self, job: &Job) -> Result<(), QueueError> {
         self.send_message(&job.to_json(), &HashMap::new(), None).await.map(drop)
     }
+
+    async fn send_delayed(&self, job: &Job, delay_secs: u32) -> Result<(), QueueError> {
+        self.send_message(&job.to_json(), &HashMap::new(), Some(delay_secs))
+            .await
+            .map(drop)
+    }
 }
 
 impl DeadLetters for SqsQueue {

@@ -10,6 +10,8 @@
 //! | client gone (410 on the post) | — | acked, counted as `gone` |
 //! | market unavailable, not the last attempt | — | failed: SQS redelivers after the visibility timeout |
 //! | market unavailable on the last attempt, or refused (401/403) | 503 UPSTREAM_UNAVAILABLE, then closed | dead-lettered by the worker, acked |
+//! | market quota spent (the gate is closed) | with `progress`: 202 `queued`, `retryInSeconds` | sent again to the jobs queue with `DelaySeconds` and `deferrals + 1`; acked (`deferred`) |
+//! | … and the job is older than `MAX_JOB_AGE_SECS` | 503 UPSTREAM_UNAVAILABLE, then closed | dead-lettered (`QUOTA_EXHAUSTED`), acked |
 //! | body is not a job | — | dead-lettered, acked |
 //! | a second delivery of a message this instance finished (SQS is at-least-once) | — | acked, nothing sent; a copy that arrives mid-flight waits, then is acked, or runs itself if the first did not finish |
 //!
@@ -17,82 +19,67 @@
 //! so a failed dead-letter send never produces a second terminal message on the retry. If that
 //! send fails on the last attempt the client is told anyway and the record is failed: the
 //! queue's redrive policy then parks it.
+//!
+//! - [`deliveries`] — the at-least-once guard (message ids seen here).
+//! - [`deferral`] — how long a job waits for market quota.
+
+mod deferral;
+mod deliveries;
+
+use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
 use futures::future::join_all;
 use tracing::{Instrument, Span, error, field, info, info_span, warn};
 
-use crate::domain::{ClientMessage, DeadLetter, FailureReason, Job, Report};
-use crate::ports::{CallbackUrl, ConnectionError, Connections, DeadLetters, MarketData, error_chain};
+pub use deferral::deferral_delay;
+use deliveries::{Deliveries, Seen};
 
-/// The SQS-triggered handler, generic over market data, `@connections` and the DLQ.
-pub struct Worker<M, C, D> {
-    market: M,
-    connections: C,
-    dead_letters: D,
+use crate::domain::{ClientMessage, DeadLetter, FailureReason, Job, Report};
+use crate::ports::{
+    CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError, error_chain,
+};
+
+/// What the worker is told at cold start.
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
     /// `CALLBACK_URL`: the jobs carry only a connection id, so the endpoint is configuration.
-    callback: CallbackUrl,
+    pub callback: CallbackUrl,
     /// `MAX_RECEIVE_COUNT`, equal to the queue's redrive `maxReceiveCount`: the delivery at
     /// which this worker stops leaving retries to SQS and dead-letters the job itself.
-    max_receive_count: u32,
+    pub max_receive_count: u32,
+    /// `MAX_JOB_AGE_SECS`: the longest a job waits for market quota, counted from the client's
+    /// request, before it is dead-lettered (`QUOTA_EXHAUSTED`). Inside API Gateway's 2-hour
+    /// connection lifetime, so a report can still reach its client.
+    pub max_job_age: Duration,
+    /// `QUOTA_DEFER_SECS`: how long to wait when the market gives no time at all.
+    pub quota_defer: Duration,
+}
+
+impl WorkerSettings {
+    /// The defaults for everything but the endpoint and the redrive count.
+    pub fn new(callback: CallbackUrl, max_receive_count: u32) -> Self {
+        Self {
+            callback,
+            max_receive_count,
+            max_job_age: Duration::from_secs(7000),
+            quota_defer: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The SQS-triggered handler, generic over market data, `@connections`, the jobs queue (for
+/// deferrals) and the DLQ.
+pub struct Worker<M, C, Q, D> {
+    market: M,
+    connections: C,
+    jobs: Q,
+    dead_letters: D,
+    settings: WorkerSettings,
     /// SQS message ids in flight or recently finished here: SQS delivers at least once, and a
     /// second delivery of a finished job must not answer its client twice.
     deliveries: Deliveries,
-}
-
-/// A delivery already seen by this instance.
-#[derive(Clone, Debug)]
-enum Seen {
-    /// Being handled; the value becomes `Some(finished)` when it ends.
-    InFlight(tokio::sync::watch::Receiver<Option<bool>>),
-    Finished(std::time::Instant),
-}
-
-/// Recently seen SQS message ids, per instance (best effort: another instance can still see a
-/// duplicate; the visibility timeout makes that rare).
-struct Deliveries(std::sync::Mutex<lru::LruCache<String, Seen>>);
-
-/// The claim on a delivery; [`Deliveries::release`] ends it (dropping it counts as a retry).
-struct Claim(tokio::sync::watch::Sender<Option<bool>>);
-
-impl Deliveries {
-    /// How many ids are remembered, and for how long after they finish.
-    const CAPACITY: usize = 10_000;
-    const REMEMBER: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-    fn new() -> Self {
-        Self(std::sync::Mutex::new(lru::LruCache::new(
-            std::num::NonZeroUsize::new(Self::CAPACITY).expect("non-zero"),
-        )))
-    }
-
-    /// Claims a message id, or says how it was already seen.
-    fn claim(&self, id: &str) -> Result<Claim, Seen> {
-        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.get(id) {
-            Some(Seen::Finished(at)) if at.elapsed() > Self::REMEMBER => {}
-            // Its handler went away without releasing it (its future was dropped): a retry.
-            Some(Seen::InFlight(first)) if first.has_changed().is_err() => {}
-            Some(earlier) => return Err(earlier.clone()),
-            None => {}
-        }
-        let (tx, rx) = tokio::sync::watch::channel(None);
-        seen.put(id.to_owned(), Seen::InFlight(rx));
-        Ok(Claim(tx))
-    }
-
-    /// Ends a claim: a finished delivery is remembered; a retried one is forgotten, so its
-    /// next delivery runs again.
-    fn release(&self, id: &str, claim: Claim, finished: bool) {
-        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if finished {
-            seen.put(id.to_owned(), Seen::Finished(std::time::Instant::now()));
-        } else {
-            seen.pop(id);
-        }
-        let _ = claim.0.send(Some(finished));
-    }
 }
 
 /// How one record ended.
@@ -110,6 +97,8 @@ pub enum Outcome {
     Retry,
     /// A second delivery of a message this instance already finished: acknowledged, nothing sent.
     Duplicate,
+    /// The market's quota was spent: sent back to the jobs queue to wait, and acknowledged.
+    Deferred,
 }
 
 impl Outcome {
@@ -121,36 +110,61 @@ impl Outcome {
             Self::DeadLettered(_) => "dead_lettered",
             Self::Retry => "retry",
             Self::Duplicate => "duplicate",
+            Self::Deferred => "deferred",
+        }
+    }
+
+    /// Every outcome, in the order the batch summary counts them.
+    pub const ALL: [Outcome; 7] = [
+        Self::Reported,
+        Self::NoResults,
+        Self::ClientGone,
+        Self::DeadLettered(FailureReason::UpstreamUnavailable),
+        Self::Retry,
+        Self::Duplicate,
+        Self::Deferred,
+    ];
+
+    fn index(self) -> usize {
+        match self {
+            Self::Reported => 0,
+            Self::NoResults => 1,
+            Self::ClientGone => 2,
+            Self::DeadLettered(_) => 3,
+            Self::Retry => 4,
+            Self::Duplicate => 5,
+            Self::Deferred => 6,
         }
     }
 }
 
-impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
-    pub fn new(market: M, connections: C, dead_letters: D, callback: CallbackUrl, max_receive_count: u32) -> Self {
+impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q, D> {
+    pub fn new(market: M, connections: C, jobs: Q, dead_letters: D, settings: WorkerSettings) -> Self {
         Self {
             market,
             connections,
+            jobs,
             dead_letters,
-            callback,
-            max_receive_count: max_receive_count.max(1),
+            settings: WorkerSettings {
+                max_receive_count: settings.max_receive_count.max(1),
+                ..settings
+            },
             deliveries: Deliveries::new(),
         }
+    }
+
+    /// The market this worker asks (for the local stack's and tests' counters).
+    pub fn market(&self) -> &M {
+        &self.market
     }
 
     /// The Lambda entry point: only the records to redeliver are reported as failures.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let outcomes = self.process_batch(&event.records).await;
         let mut response = SqsBatchResponse::default();
-        let mut tally = [0usize; 6];
+        let mut tally = [0usize; Outcome::ALL.len()];
         for (record, outcome) in event.records.iter().zip(&outcomes) {
-            tally[match outcome {
-                Outcome::Reported => 0,
-                Outcome::NoResults => 1,
-                Outcome::ClientGone => 2,
-                Outcome::DeadLettered(_) => 3,
-                Outcome::Retry => 4,
-                Outcome::Duplicate => 5,
-            }] += 1;
+            tally[outcome.index()] += 1;
             if *outcome == Outcome::Retry {
                 // An empty identifier makes Lambda retry the whole batch, the safe reading of
                 // a record that came without an id.
@@ -165,6 +179,7 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
             dead_lettered = tally[3],
             retry = tally[4],
             duplicate = tally[5],
+            deferred = tally[6],
             "batch done"
         );
         response
@@ -244,10 +259,11 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
                 };
                 self.deliver(&job, &message).await
             }
-            Err(err) if err.is_transient() && attempt < self.max_receive_count => {
+            Err(MarketError::QuotaExceeded { retry_after }) => self.defer(&job, body, retry_after, attempt).await,
+            Err(err) if err.is_transient() && attempt < self.settings.max_receive_count => {
                 warn!(
                     attempt,
-                    max_receive_count = self.max_receive_count,
+                    max_receive_count = self.settings.max_receive_count,
                     error = %err,
                     "market data unavailable; leaving the job for SQS to redeliver"
                 );
@@ -265,10 +281,66 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
         }
     }
 
+    /// The market's quota is spent: the job waits in the jobs queue (`DelaySeconds`) and is
+    /// acknowledged here — unless it has waited longer than `MAX_JOB_AGE_SECS` already.
+    async fn defer(&self, job: &Job, body: &str, retry_after: Option<Duration>, attempt: u32) -> Outcome {
+        let age = (Utc::now() - job.enqueued_at).to_std().unwrap_or(Duration::ZERO);
+        if age > self.settings.max_job_age {
+            let detail = format!(
+                "waited {} s for market quota over {} deferrals (MAX_JOB_AGE_SECS is {})",
+                age.as_secs(),
+                job.deferrals,
+                self.settings.max_job_age.as_secs()
+            );
+            error!(
+                deferrals = job.deferrals,
+                age_secs = age.as_secs(),
+                "market quota did not come back in time; giving up on the job"
+            );
+            return self
+                .give_up(Some(job), body, FailureReason::QuotaExhausted, detail, attempt)
+                .await;
+        }
+        let delay = deferral_delay(retry_after.unwrap_or(self.settings.quota_defer), fastrand::f64());
+        if job.progress {
+            let notice = ClientMessage::queued(&job.request_id, &job.ticker, u64::from(delay));
+            match self
+                .connections
+                .post(&self.settings.callback, &job.connection_id, &notice)
+                .await
+            {
+                Ok(()) => {}
+                Err(ConnectionError::Gone) => {
+                    info!("client left while its job waited for market quota");
+                    return Outcome::ClientGone;
+                }
+                Err(err) => warn!(error = %error_chain(&err), "could not tell the client it is queued"),
+            }
+        }
+        match self.jobs.send_delayed(&job.deferred(), delay).await {
+            Ok(()) => {
+                info!(
+                    delay_secs = delay,
+                    deferrals = job.deferrals + 1,
+                    "market quota spent; the job waits in the queue"
+                );
+                Outcome::Deferred
+            }
+            Err(err) => {
+                warn!(error = %error_chain(&err), "could not defer the job; SQS will redeliver it");
+                Outcome::Retry
+            }
+        }
+    }
+
     /// Posts the terminal message, then hangs up. A failed post (other than 410) is retried by
     /// SQS: the client has not had its answer yet.
     async fn deliver(&self, job: &Job, message: &ClientMessage) -> Outcome {
-        match self.connections.post(&self.callback, &job.connection_id, message).await {
+        match self
+            .connections
+            .post(&self.settings.callback, &job.connection_id, message)
+            .await
+        {
             Ok(()) => {
                 self.hang_up(job).await;
                 if message.status_code == 200 {
@@ -311,12 +383,12 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
         // Told now if parked; told on the last attempt even if not, since SQS's redrive will
         // park it and no worker will see it again.
         if let Some(job) = job
-            && (parked.is_ok() || attempt >= self.max_receive_count)
+            && (parked.is_ok() || attempt >= self.settings.max_receive_count)
         {
             let message = ClientMessage::upstream_unavailable(&job.request_id, &job.ticker);
             match self
                 .connections
-                .post(&self.callback, &job.connection_id, &message)
+                .post(&self.settings.callback, &job.connection_id, &message)
                 .await
             {
                 Ok(()) => self.hang_up(job).await,
@@ -336,7 +408,11 @@ impl<M: MarketData, C: Connections, D: DeadLetters> Worker<M, C, D> {
         if !job.disconnect {
             return;
         }
-        match self.connections.delete(&self.callback, &job.connection_id).await {
+        match self
+            .connections
+            .delete(&self.settings.callback, &job.connection_id)
+            .await
+        {
             Ok(()) | Err(ConnectionError::Gone) => {}
             Err(err) => warn!(error = %error_chain(&err), "could not close the connection"),
         }
