@@ -16,7 +16,7 @@ ARGS ?=
 # Extra flags for terraform apply/destroy, e.g. TF_ARGS="-var-file=prod.tfvars -auto-approve".
 TF_ARGS ?=
 
-LAMBDAS := stocks-connect stocks-disconnect stocks-ingress stocks-worker
+LAMBDAS := stocks-connect stocks-disconnect stocks-ingress stocks-worker stocks-authorizer
 LAMBDA_DIR = target/lambda/$(1)
 
 # Python tools, one venv each (checkov's own hcl2 clashes with python-hcl2).
@@ -88,7 +88,7 @@ fmt: ## Format the code
 # ----------------------------------------------------------------------------- deploy
 
 .PHONY: build
-build: $(CARGO_LAMBDA) ## Build the four Lambda zips for ARCH (arm64|x86_64) into target/lambda/ARCH
+build: $(CARGO_LAMBDA) ## Build the five Lambda zips for ARCH (arm64|x86_64) into target/lambda/ARCH
 	@case "$(ARCH)" in arm64) ;; x86_64) ;; *) echo "ARCH must be arm64 or x86_64, not $(ARCH)"; exit 2;; esac
 	@if [ "$(ARCH)" = arm64 ] && command -v rustup >/dev/null; then rustup target add aarch64-unknown-linux-gnu; fi
 	PATH=$(CURDIR)/$(PY)/tools/bin:$$PATH cargo lambda build --release --locked \
@@ -101,7 +101,13 @@ deploy: build terraform-present ## Build, then terraform init + apply; prints th
 	$(TERRAFORM) -chdir=terraform init -input=false
 	$(TERRAFORM) -chdir=terraform apply -var architecture=$(ARCH) $(TF_ARGS)
 	@echo; echo "WebSocket URL: $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"
-	@echo "Try it:        cargo run -q -p stocksctl -- get MSFT --url $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"
+	@if [ -n "$$($(TERRAFORM) -chdir=terraform output -raw access_table_name 2>/dev/null)" ]; then \
+		echo "Access:        tokens on \$$connect. Create the first one (shown once):"; \
+		echo "               TOKEN=\$$(cargo run -q -p stocksctl -- tokens create --name me)"; \
+		echo "Try it:        cargo run -q -p stocksctl -- get MSFT --token \"\$$TOKEN\" --url $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"; \
+	else \
+		echo "Try it:        cargo run -q -p stocksctl -- get MSFT --url $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"; \
+	fi
 
 .PHONY: destroy
 destroy: terraform-present ## terraform destroy (the DLQ and logs go too)

@@ -26,16 +26,36 @@ resource "aws_apigatewayv2_integration" "lambda" {
   integration_uri    = aws_lambda_function.this[each.key].invoke_arn
 }
 
+# Who may connect: with auth_mode = "token" (the default), API Gateway refuses a $connect without
+# ?token= itself (401) and asks the authorizer about the rest (403 unless it allows).
+resource "aws_apigatewayv2_authorizer" "token" {
+  count = local.auth_on ? 1 : 0
+
+  api_id           = aws_apigatewayv2_api.websocket.id
+  name             = "${var.name}-token"
+  authorizer_type  = "REQUEST"
+  authorizer_uri   = aws_lambda_function.this["authorizer"].invoke_arn
+  identity_sources = ["route.request.querystring.token"]
+}
+
+resource "aws_apigatewayv2_route" "connect" {
+  api_id    = aws_apigatewayv2_api.websocket.id
+  route_key = "$connect"
+  target    = "integrations/${aws_apigatewayv2_integration.lambda["connect"].id}"
+
+  # auth_mode = "none" is the seed's open API: anyone may connect.
+  authorization_type = local.auth_on ? "CUSTOM" : "NONE"
+  authorizer_id      = local.auth_on ? aws_apigatewayv2_authorizer.token[0].id : null
+}
+
 resource "aws_apigatewayv2_route" "this" {
-  for_each = local.routes
-  #checkov:skip=CKV_AWS_309:Public API of public market data, as the service it replaces; WebSocket APIs authorize only on $connect, and abuse is bounded by stage throttling and the worker's maximum concurrency.
+  for_each = { for key, role in local.routes : key => role if key != "$connect" }
+  #checkov:skip=CKV_AWS_309:WebSocket APIs authorize on $connect only; these routes run on connections $connect already authorized (auth_mode = "token").
 
   api_id    = aws_apigatewayv2_api.websocket.id
   route_key = each.key
   target    = "integrations/${aws_apigatewayv2_integration.lambda[each.value].id}"
 
-  # A public API of public market data, as the service it replaces: anyone may connect.
-  # Abuse is bounded by the stage throttling below and the worker's maximum concurrency.
   authorization_type = "NONE"
 }
 
@@ -48,7 +68,9 @@ resource "aws_apigatewayv2_deployment" "this" {
   triggers = {
     redeployment = sha1(jsonencode([
       [for k, r in aws_apigatewayv2_route.this : [k, r.target, r.authorization_type]],
+      [aws_apigatewayv2_route.connect.target, aws_apigatewayv2_route.connect.authorization_type, aws_apigatewayv2_route.connect.authorizer_id],
       [for k, i in aws_apigatewayv2_integration.lambda : [k, i.integration_uri]],
+      [for a in aws_apigatewayv2_authorizer.token : [a.authorizer_uri, a.identity_sources]],
     ]))
   }
 
@@ -56,7 +78,7 @@ resource "aws_apigatewayv2_deployment" "this" {
     create_before_destroy = true
   }
 
-  depends_on = [aws_apigatewayv2_route.this]
+  depends_on = [aws_apigatewayv2_route.this, aws_apigatewayv2_route.connect]
 }
 
 resource "aws_apigatewayv2_stage" "this" {
@@ -113,4 +135,15 @@ resource "aws_lambda_permission" "api" {
   function_name = aws_lambda_function.this[each.value].function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.websocket.execution_arn}/${var.stage_name}/${each.key}"
+}
+
+# API Gateway may invoke the authorizer only as this API's authorizer.
+resource "aws_lambda_permission" "authorizer" {
+  count = local.auth_on ? 1 : 0
+
+  statement_id  = "AllowApiGatewayAuthorizer"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.this["authorizer"].function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.websocket.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.token[0].id}"
 }

@@ -80,6 +80,32 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # The authorizer reads token items; nothing else.
+  dynamic "statement" {
+    for_each = each.key == "authorizer" ? [1] : []
+    content {
+      sid       = "ReadTokens"
+      actions   = ["dynamodb:GetItem"]
+      resources = [aws_dynamodb_table.access[0].arn]
+    }
+  }
+
+  # The ingress counts requests: only UpdateItem, only on rate items.
+  dynamic "statement" {
+    for_each = each.key == "ingress" && local.auth_on ? [1] : []
+    content {
+      sid       = "CountRequests"
+      actions   = ["dynamodb:UpdateItem"]
+      resources = [aws_dynamodb_table.access[0].arn]
+
+      condition {
+        test     = "ForAllValues:StringLike"
+        variable = "dynamodb:LeadingKeys"
+        values   = ["rate#*"]
+      }
+    }
+  }
+
   # Jobs that meet a spent market quota wait in the jobs queue again (DelaySeconds).
   dynamic "statement" {
     for_each = each.key == "worker" ? [1] : []

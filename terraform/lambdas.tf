@@ -3,7 +3,22 @@
 locals {
   # Each function's environment. The variable names are the ones crates/stocks-core/src/config.rs
   # reads; the Terraform tests check the two lists are the same.
-  functions = {
+  functions = merge(local.core_functions, local.auth_on ? local.auth_functions : {})
+
+  # Only with auth_mode = "token".
+  auth_functions = {
+    authorizer = {
+      description = "$connect REQUEST authorizer: the ?token= in, Allow or Deny out."
+      memory      = var.lifecycle_memory_mb
+      timeout     = var.lifecycle_timeout_seconds
+      environment = {
+        ACCESS_TABLE = one(aws_dynamodb_table.access[*].name)
+        RUST_LOG     = var.log_level
+      }
+    }
+  }
+
+  core_functions = {
     connect = {
       description = "$connect: logs the connection and lets it in."
       memory      = var.lifecycle_memory_mb
@@ -24,7 +39,9 @@ locals {
         QUEUE_URL          = aws_sqs_queue.jobs.url
         CALLBACK_URL       = local.callback_url
         REPORT_WINDOW_DAYS = tostring(var.report_window_days)
-        RUST_LOG           = var.log_level
+        # Empty turns access control off in the code too: no lookup at all.
+        ACCESS_TABLE = local.auth_on ? one(aws_dynamodb_table.access[*].name) : ""
+        RUST_LOG     = var.log_level
       }
     }
     worker = {

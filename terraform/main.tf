@@ -1,8 +1,10 @@
 # The stocks WebSocket service: API Gateway WebSocket API -> ingress Lambda -> SQS -> worker
 # Lambda -> Polygon.io -> @connections. Resources are split by concern:
 #
-#   api.tf         the WebSocket API, routes, stage, access logs, invoke permissions
-#   lambdas.tf     the four functions and their log groups
+#   api.tf         the WebSocket API, routes, the $connect authorizer, stage, access logs,
+#                  invoke permissions
+#   access.tf      the access table: tokens and per-token rate counters
+#   lambdas.tf     the functions (four, five with the authorizer) and their log groups
 #   queues.tf      jobs queue, dead-letter queue, the worker's event source mapping
 #   iam.tf         one least-privilege role per function
 #   monitoring.tf  alarms and log-derived metrics for operators
@@ -36,4 +38,7 @@ locals {
   polygon_key_parameter_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:parameter/${trimprefix(var.polygon_api_key_parameter_name, "/")}"
 
   alarm_actions = var.alarm_sns_topic_arn == null ? [] : [var.alarm_sns_topic_arn]
+
+  # Tokens on $connect (the default), or the seed's open API.
+  auth_on = var.auth_mode == "token"
 }

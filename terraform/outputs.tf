@@ -28,8 +28,13 @@ output "dlq_arn" {
   value       = aws_sqs_queue.dlq.arn
 }
 
+output "access_table_name" {
+  description = "The access table (`stocksctl tokens --table`); null with auth_mode = \"none\"."
+  value       = local.auth_on ? aws_dynamodb_table.access[0].name : null
+}
+
 output "function_names" {
-  description = "The four functions, by role."
+  description = "The functions, by role (five with the authorizer)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
 }
 

@@ -48,6 +48,17 @@ variable "throttling_rate_limit" {
   default     = 50
 }
 
+variable "auth_mode" {
+  description = "Who may connect: \"token\" (the default) needs ?token= on $connect, checked by the authorizer against the access table, with a per-token request rate; \"none\" is the seed's open API."
+  type        = string
+  default     = "token"
+
+  validation {
+    condition     = contains(["token", "none"], var.auth_mode)
+    error_message = "auth_mode must be \"token\" or \"none\"."
+  }
+}
+
 variable "manage_api_gateway_account" {
   description = "Set the account-wide API Gateway CloudWatch Logs role (needed once per account and region for access logs). Set false if something else in the account already manages it."
   type        = bool

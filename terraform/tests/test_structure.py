@@ -72,8 +72,11 @@ class Api(unittest.TestCase):
             routes, {"$connect": "connect", "$disconnect": "disconnect", "stocksaction": "ingress", "$default": "ingress"}
         )
         route = M.resource("aws_apigatewayv2_route", "this")
-        self.assertEqual(route["for_each"], "${local.routes}")
+        self.assertIn('key != "$connect"', route["for_each"], "every route but $connect")
         self.assertEqual(route["route_key"], "${each.key}")
+        connect = M.resource("aws_apigatewayv2_route", "connect")
+        self.assertEqual(connect["route_key"], "$connect")
+        self.assertIn('aws_apigatewayv2_integration.lambda["connect"]', connect["target"])
         integration = M.resource("aws_apigatewayv2_integration", "lambda")
         self.assertEqual(integration["integration_type"], "AWS_PROXY")
         self.assertIn("aws_lambda_function.this[each.key].invoke_arn", integration["integration_uri"])
@@ -89,7 +92,9 @@ class Api(unittest.TestCase):
         deployment = M.resource("aws_apigatewayv2_deployment", "this")
         trigger = deployment["triggers"]["redeployment"]
         self.assertIn("aws_apigatewayv2_route.this", trigger)
+        self.assertIn("aws_apigatewayv2_route.connect", trigger)
         self.assertIn("aws_apigatewayv2_integration.lambda", trigger)
+        self.assertIn("aws_apigatewayv2_authorizer.token", trigger)
 
     def test_invoke_permissions_are_scoped_to_this_api_stage_and_route(self):
         permission = M.resource("aws_lambda_permission", "api")
@@ -100,9 +105,82 @@ class Api(unittest.TestCase):
         self.assertEqual(permission["for_each"], "${local.routes}")
 
 
+def functions():
+    """Every function's definition: the four always there, and the authorizer."""
+    return {**M.locals["core_functions"], **M.locals["auth_functions"]}
+
+
+class AccessControl(unittest.TestCase):
+    def test_tokens_by_default_or_the_open_api(self):
+        mode = M.variables["auth_mode"]
+        self.assertEqual(mode["default"], "token")
+        self.assertIn('["token", "none"]', blocks(mode, "validation")[0]["condition"])
+        self.assertEqual(M.locals["auth_on"], '${var.auth_mode == "token"}')
+        self.assertEqual(
+            M.locals["functions"], "${merge(local.core_functions, local.auth_on ? local.auth_functions : {})}"
+        )
+
+    def test_connect_is_authorized_by_the_request_authorizer_on_the_token_parameter(self):
+        authorizer = M.resource("aws_apigatewayv2_authorizer", "token")
+        self.assertEqual(authorizer["count"], "${local.auth_on ? 1 : 0}")
+        self.assertEqual(authorizer["authorizer_type"], "REQUEST")
+        self.assertEqual(authorizer["identity_sources"], ["route.request.querystring.token"])
+        self.assertIn('aws_lambda_function.this["authorizer"].invoke_arn', authorizer["authorizer_uri"])
+        connect = M.resource("aws_apigatewayv2_route", "connect")
+        self.assertEqual(connect["authorization_type"], '${local.auth_on ? "CUSTOM" : "NONE"}')
+        self.assertIn("aws_apigatewayv2_authorizer.token[0].id", connect["authorizer_id"])
+        self.assertEqual(M.resource("aws_apigatewayv2_route", "this")["authorization_type"], "NONE")
+
+    def test_the_authorizer_may_be_invoked_only_as_this_apis_authorizer(self):
+        permission = M.resource("aws_lambda_permission", "authorizer")
+        self.assertEqual(permission["principal"], "apigateway.amazonaws.com")
+        self.assertEqual(
+            permission["source_arn"],
+            "${aws_apigatewayv2_api.websocket.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.token[0].id}",
+        )
+
+    def test_the_table_is_on_demand_expiring_recoverable_and_encrypted(self):
+        table = M.resource("aws_dynamodb_table", "access")
+        self.assertEqual((table["billing_mode"], table["hash_key"]), ("PAY_PER_REQUEST", "pk"))
+        self.assertEqual(blocks(table, "attribute")[0], {"name": "pk", "type": "S"})
+        self.assertEqual(blocks(table, "ttl")[0], {"attribute_name": "expiresAt", "enabled": True})
+        self.assertTrue(blocks(table, "point_in_time_recovery")[0]["enabled"])
+        self.assertTrue(blocks(table, "server_side_encryption")[0]["enabled"])
+        self.assertIn("access_table_name", M.outputs)
+
+    def test_the_authorizer_may_only_read_and_the_ingress_only_count(self):
+        doc = M.data[("aws_iam_policy_document", "lambda")]
+        grants = {}
+        for dyn in blocks(doc, "dynamic"):
+            content = blocks(dyn["statement"], "content")[0]
+            grants[content["sid"]] = (dyn["statement"]["for_each"], content)
+        when, read = grants["ReadTokens"]
+        self.assertIn('each.key == "authorizer"', when)
+        self.assertEqual((read["actions"], read["resources"]), (["dynamodb:GetItem"], ["${aws_dynamodb_table.access[0].arn}"]))
+        when, count = grants["CountRequests"]
+        self.assertIn('each.key == "ingress"', when)
+        self.assertEqual(count["actions"], ["dynamodb:UpdateItem"])
+        condition = blocks(count, "condition")[0]
+        self.assertEqual(
+            (condition["test"], condition["variable"], condition["values"]),
+            ("ForAllValues:StringLike", "dynamodb:LeadingKeys", ["rate#*"]),
+            "only the rate items",
+        )
+        dynamo = [sid for sid, (_, c) in grants.items() if any(a.startswith("dynamodb:") for a in c["actions"])]
+        self.assertEqual(sorted(dynamo), ["CountRequests", "ReadTokens"], "nothing else touches the table")
+
+    def test_the_functions_get_the_table(self):
+        self.assertEqual(functions()["authorizer"]["environment"]["ACCESS_TABLE"], "${one(aws_dynamodb_table.access[*].name)}")
+        self.assertEqual(
+            functions()["ingress"]["environment"]["ACCESS_TABLE"],
+            '${local.auth_on ? one(aws_dynamodb_table.access[*].name) : ""}',
+            "empty turns the rate check off",
+        )
+
+
 class Functions(unittest.TestCase):
-    def test_four_functions_on_al2023_with_the_built_architecture(self):
-        self.assertEqual(set(M.locals["functions"]), {"connect", "disconnect", "ingress", "worker"})
+    def test_functions_on_al2023_with_the_built_architecture(self):
+        self.assertEqual(set(functions()), {"connect", "disconnect", "ingress", "worker", "authorizer"})
         f = M.resource("aws_lambda_function", "this")
         self.assertEqual((f["runtime"], f["handler"]), ("provided.al2023", "bootstrap"))
         self.assertEqual(f["architectures"], ["${var.architecture}"])
@@ -118,9 +196,15 @@ class Functions(unittest.TestCase):
 
     def test_environment_is_exactly_what_the_code_reads(self):
         code = rust_env_lists()
-        functions = M.locals["functions"]
-        for role, expected in [("connect", "LIFECYCLE"), ("disconnect", "LIFECYCLE"), ("ingress", "INGRESS"), ("worker", "WORKER")]:
-            self.assertEqual(set(functions[role]["environment"]), code[expected], f"{role} environment")
+        defined = functions()
+        for role, expected in [
+            ("connect", "LIFECYCLE"),
+            ("disconnect", "LIFECYCLE"),
+            ("ingress", "INGRESS"),
+            ("worker", "WORKER"),
+            ("authorizer", "AUTHORIZER"),
+        ]:
+            self.assertEqual(set(defined[role]["environment"]), code[expected], f"{role} environment")
 
     def test_callback_url_is_built_from_the_api_id(self):
         self.assertEqual(
@@ -128,10 +212,10 @@ class Functions(unittest.TestCase):
             "https://${aws_apigatewayv2_api.websocket.id}.execute-api.${local.region}.amazonaws.com/${var.stage_name}",
         )
         for role in ["ingress", "worker"]:
-            self.assertEqual(M.locals["functions"][role]["environment"]["CALLBACK_URL"], "${local.callback_url}")
+            self.assertEqual(functions()[role]["environment"]["CALLBACK_URL"], "${local.callback_url}")
 
     def test_worker_environment_wiring(self):
-        env = M.locals["functions"]["worker"]["environment"]
+        env = functions()["worker"]["environment"]
         self.assertEqual(env["MAX_RECEIVE_COUNT"], "${tostring(var.max_receive_count)}")
         self.assertEqual(env["DLQ_URL"], "${aws_sqs_queue.dlq.url}")
         self.assertEqual(env["POLYGON_API_KEY_PARAM"], "${var.polygon_api_key_parameter_name}")
@@ -171,7 +255,7 @@ class Queues(unittest.TestCase):
 
     def test_visibility_timeout_is_six_times_the_worker_timeout(self):
         self.assertEqual(M.resource("aws_sqs_queue", "jobs")["visibility_timeout_seconds"], "${var.worker_timeout_seconds * 6}")
-        self.assertEqual(M.locals["functions"]["worker"]["timeout"], "${var.worker_timeout_seconds}")
+        self.assertEqual(functions()["worker"]["timeout"], "${var.worker_timeout_seconds}")
 
     def test_dlq_keeps_jobs_long_and_only_for_the_jobs_queue(self):
         dlq = M.resource("aws_sqs_queue", "dlq")

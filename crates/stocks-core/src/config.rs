@@ -40,11 +40,14 @@ pub mod env {
     pub const QUOTA_DEFER_SECS: &str = "QUOTA_DEFER_SECS";
     /// Give up on quota this many seconds after the client's request (default 7000).
     pub const MAX_JOB_AGE_SECS: &str = "MAX_JOB_AGE_SECS";
+    /// The access table (tokens and per-token rate counters): authorizer and ingress. Unset or
+    /// empty: access control is off (the ingress does no lookup at all).
+    pub const ACCESS_TABLE: &str = "ACCESS_TABLE";
     /// Log filter, all functions.
     pub const RUST_LOG: &str = "RUST_LOG";
 
     /// What the deployed ingress function is given.
-    pub const INGRESS: &[&str] = &[QUEUE_URL, CALLBACK_URL, REPORT_WINDOW_DAYS, RUST_LOG];
+    pub const INGRESS: &[&str] = &[QUEUE_URL, CALLBACK_URL, REPORT_WINDOW_DAYS, ACCESS_TABLE, RUST_LOG];
     /// What the deployed worker function is given (`POLYGON_API_KEY` is for local runs only).
     pub const WORKER: &[&str] = &[
         QUEUE_URL,
@@ -62,6 +65,8 @@ pub mod env {
     ];
     /// What `$connect` / `$disconnect` are given.
     pub const LIFECYCLE: &[&str] = &[RUST_LOG];
+    /// What the `$connect` authorizer is given.
+    pub const AUTHORIZER: &[&str] = &[ACCESS_TABLE, RUST_LOG];
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +85,26 @@ pub struct IngressConfig {
     pub queue_url: String,
     pub callback_url: Option<CallbackUrl>,
     pub window_days: WindowDays,
+    /// The access table, when access control is on.
+    pub access_table: Option<String>,
+}
+
+/// What the `$connect` authorizer needs.
+#[derive(Clone, Debug)]
+pub struct AuthorizerConfig {
+    pub access_table: String,
+}
+
+impl AuthorizerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            access_table: Vars(&get).required(env::ACCESS_TABLE)?,
+        })
+    }
 }
 
 /// Where the worker's Polygon key comes from.
@@ -127,6 +152,7 @@ impl IngressConfig {
                         reason: format!("{raw:?} is not a whole number of days from 1 to {}", WindowDays::MAX),
                     })?,
             },
+            access_table: vars.optional(env::ACCESS_TABLE),
         })
     }
 }
@@ -279,6 +305,18 @@ mod tests {
     }
 
     #[test]
+    fn access_control_is_on_when_a_table_is_named() {
+        let off = IngressConfig::from_lookup(lookup(&[("QUEUE_URL", "q"), ("ACCESS_TABLE", "")])).unwrap();
+        assert_eq!(off.access_table, None, "Terraform's empty string means off");
+        let on = IngressConfig::from_lookup(lookup(&[("QUEUE_URL", "q"), ("ACCESS_TABLE", "stocks-access")])).unwrap();
+        assert_eq!(on.access_table.as_deref(), Some("stocks-access"));
+        assert_eq!(
+            AuthorizerConfig::from_lookup(lookup(&[])).unwrap_err().to_string(),
+            "ACCESS_TABLE is not set"
+        );
+    }
+
+    #[test]
     fn ingress_refusals_name_the_variable() {
         let err = IngressConfig::from_lookup(lookup(&[])).unwrap_err();
         assert_eq!(err.to_string(), "QUEUE_URL is not set");
@@ -420,6 +458,10 @@ mod tests {
     fn the_deployment_lists_are_exactly_what_the_code_reads() {
         let ingress = names_read(|get| drop(IngressConfig::from_lookup(get)));
         assert_eq!(ingress, listed(env::INGRESS));
+        assert_eq!(
+            names_read(|get| drop(AuthorizerConfig::from_lookup(get))),
+            listed(env::AUTHORIZER)
+        );
         let mut worker = names_read(|get| drop(WorkerConfig::from_lookup(get)));
         // The literal key is read too, but only ever set locally; Terraform must not set it.
         assert!(worker.remove(env::POLYGON_API_KEY));

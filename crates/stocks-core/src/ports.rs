@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, Ticker};
+use crate::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, Ticker, TokenHash, TokenId, TokenRecord};
 
 /// A boxed error source, kept for logs.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -82,6 +82,57 @@ pub enum QueueError {
     #[error("SQS refused a request on {queue}")]
     Refused {
         queue: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Who may connect, and how often each may ask: the access table.
+pub trait AccessStore: Send + Sync {
+    /// The record stored for a token's hash, revoked or not; `None` when unknown.
+    fn token(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<TokenRecord>, AccessError>> + Send;
+
+    /// Counts one request in `token_id`'s one-minute window `minute` (Unix minutes), unless
+    /// `limit` requests were already counted there.
+    fn count_request(
+        &self,
+        token_id: &TokenId,
+        minute: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<RateDecision, AccessError>> + Send;
+}
+
+/// What the rate counter said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateDecision {
+    /// Counted: under the limit.
+    Counted,
+    /// This minute's requests are spent; nothing was counted.
+    OverLimit,
+}
+
+/// Why the access table could not answer, by what an operator must fix (it is named).
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// A wrong name, another account or region, or a deleted table.
+    #[error("no such table: {table}")]
+    NoSuchTable { table: String },
+    #[error("access denied to table {table}: check the AWS credentials and their permissions")]
+    AccessDenied {
+        table: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("cannot reach DynamoDB for table {table}")]
+    Unreachable {
+        table: String,
+        #[source]
+        source: BoxError,
+    },
+    /// DynamoDB answered, refusing the request for another reason (throttling, a bad item).
+    #[error("DynamoDB refused a request on table {table}")]
+    Refused {
+        table: String,
         #[source]
         source: BoxError,
     },
@@ -196,6 +247,21 @@ impl<T: Connections> Connections for Arc<T> {
         connection_id: &str,
     ) -> impl Future<Output = Result<(), ConnectionError>> + Send {
         (**self).delete(callback, connection_id)
+    }
+}
+
+impl<T: AccessStore> AccessStore for Arc<T> {
+    fn token(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<TokenRecord>, AccessError>> + Send {
+        (**self).token(hash)
+    }
+
+    fn count_request(
+        &self,
+        token_id: &TokenId,
+        minute: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<RateDecision, AccessError>> + Send {
+        (**self).count_request(token_id, minute, limit)
     }
 }
 

@@ -8,6 +8,7 @@
 //! | `GET /_local/disconnects` | the last 1 000 disconnects with status and reason |
 //! | `GET /_local/requests` | per request id, the statuses delivered and those that met 410 |
 //! | `GET`/`PUT /_local/faults` | the demo market's failure rate, and answers still to fail |
+//! | `POST`/`GET /_local/tokens`, `DELETE /_local/tokens/{name}` | `--auth tokens`: create (the token shown once), list, revoke |
 
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use stocks_core::ports::error_chain;
+
+use stocks_core::adapters::access::TokenAdminError;
 
 use crate::gateway::Gateway;
 use crate::gateway::journal::Stats;
@@ -30,6 +33,8 @@ pub fn gateway_routes() -> Router<Arc<Gateway>> {
         .route("/_local/connections", get(connections))
         .route("/_local/disconnects", get(disconnects))
         .route("/_local/requests", get(requests))
+        .route("/_local/tokens", get(list_tokens).post(create_token))
+        .route("/_local/tokens/{name}", axum::routing::delete(revoke_token))
 }
 
 /// The routes over the demo market's state.
@@ -93,4 +98,81 @@ async fn put_faults(
     market.faults.set_rate(settings.rate);
     market.faults.set_fail_next(settings.fail_next);
     fault_settings(&market)
+}
+
+/// `POST /_local/tokens` body.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewToken {
+    name: String,
+    #[serde(default = "default_rate")]
+    rate_per_minute: u32,
+}
+
+fn default_rate() -> u32 {
+    60
+}
+
+fn refusal(status: StatusCode, error: impl std::fmt::Display) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": error.to_string() }))).into_response()
+}
+
+fn admin_error(err: TokenAdminError) -> Response {
+    let status = match err {
+        TokenAdminError::NameTaken(_) => StatusCode::CONFLICT,
+        TokenAdminError::NoSuchToken(_) => StatusCode::NOT_FOUND,
+        TokenAdminError::InvalidName(_) | TokenAdminError::InvalidRate(_) => StatusCode::BAD_REQUEST,
+        TokenAdminError::Access(_) => StatusCode::BAD_GATEWAY,
+    };
+    refusal(status, err)
+}
+
+/// Tokens mean something only when they are checked.
+fn auth_off(gw: &Gateway) -> Option<Response> {
+    gw.authorizer.is_none().then(|| {
+        refusal(
+            StatusCode::CONFLICT,
+            "this stack runs with --auth none: tokens are not checked; start it with --auth tokens",
+        )
+    })
+}
+
+/// `POST /_local/tokens {"name","ratePerMinute"}` → `{"token","tokenId","name","ratePerMinute"}`.
+async fn create_token(State(gw): State<Arc<Gateway>>, body: axum::body::Bytes) -> Response {
+    if let Some(refused) = auth_off(&gw) {
+        return refused;
+    }
+    let Ok(request) = serde_json::from_slice::<NewToken>(&body) else {
+        return refusal(StatusCode::BAD_REQUEST, "send {\"name\": \"…\", \"ratePerMinute\": 60}");
+    };
+    match gw.access.create(&request.name, request.rate_per_minute) {
+        Ok((token, record)) => (
+            StatusCode::CREATED,
+            axum::Json(serde_json::json!({
+                "token": token.reveal(), "tokenId": record.token_id, "name": record.name,
+                "ratePerMinute": record.rate_per_minute,
+            })),
+        )
+            .into_response(),
+        Err(err) => admin_error(err),
+    }
+}
+
+/// `GET /_local/tokens`: every token, never a token or a hash.
+async fn list_tokens(State(gw): State<Arc<Gateway>>) -> Response {
+    auth_off(&gw).unwrap_or_else(|| axum::Json(gw.access.list()).into_response())
+}
+
+/// `DELETE /_local/tokens/{name}`: revoke.
+async fn revoke_token(
+    State(gw): State<Arc<Gateway>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    if let Some(refused) = auth_off(&gw) {
+        return refused;
+    }
+    match gw.access.revoke(&name) {
+        Ok(record) => axum::Json(record).into_response(),
+        Err(err) => admin_error(err),
+    }
 }

@@ -33,6 +33,17 @@ pub enum QueueMode {
     },
 }
 
+/// Who may connect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Anyone (the seed's open API; `make dev`'s default).
+    #[default]
+    None,
+    /// `$connect` needs `?token=`: the real authorizer over an in-memory access table, and the
+    /// real per-token rate check in the ingress (Terraform's `auth_mode = "token"`).
+    Tokens,
+}
+
 /// Everything `stocksctl local` can be told. [`LocalConfig::default`] is what `make dev` runs.
 #[derive(Clone, Debug)]
 pub struct LocalConfig {
@@ -72,6 +83,8 @@ pub struct LocalConfig {
     pub quota: QuotaSettings,
     /// `MAX_JOB_AGE_SECS`: the longest a job waits for market quota.
     pub max_job_age: Duration,
+    /// Who may connect.
+    pub auth: AuthMode,
 }
 
 /// `N` requests per `period`: `5/min`, `5/2s`, `100/s`, `300/5m`.
@@ -145,6 +158,7 @@ impl Default for LocalConfig {
             market_quota: None,
             quota: QuotaSettings::default(),
             max_job_age: Duration::from_secs(7000),
+            auth: AuthMode::None,
         }
     }
 }

@@ -15,6 +15,7 @@
 //! # Layout
 //!
 //! - [`config`] — [`LocalConfig`], the one source of every default.
+//! - [`access`] — the access table in memory (`--auth tokens`).
 //! - [`gateway`] — API Gateway WebSocket emulation: the socket loop, `@connections`, the
 //!   request journal, limits and lifetimes.
 //! - [`queue`] — the in-memory SQS and the SQS-endpoint alternative.
@@ -22,6 +23,7 @@
 //! - [`market`] — the synthetic demo market and its fault injection.
 //! - [`admin`] — the `/_local` endpoints.
 
+pub mod access;
 pub mod admin;
 pub mod config;
 pub mod gateway;
@@ -44,7 +46,7 @@ use stocks_core::ports::CallbackUrl;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Limits, LocalConfig, MarketMode, PerPeriod, QueueMode, StartError};
+pub use config::{AuthMode, Limits, LocalConfig, MarketMode, PerPeriod, QueueMode, StartError};
 pub use gateway::journal::{Disconnect, RequestRecord, Stats};
 use gateway::{Gateway, management, socket};
 use market::{Faults, MarketState};
@@ -61,8 +63,12 @@ pub fn ready_line(addr: SocketAddr, config: &LocalConfig) -> String {
         QueueMode::Memory => "memory",
         QueueMode::Sqs { .. } => "sqs",
     };
+    let auth = match config.auth {
+        AuthMode::None => "none",
+        AuthMode::Tokens => "tokens",
+    };
     format!(
-        "listening on ws://{addr}/{} (market: {market}; queue: {queue})",
+        "listening on ws://{addr}/{} (market: {market}; queue: {queue}; auth: {auth})",
         config.stage
     )
 }
@@ -124,7 +130,15 @@ pub async fn serve(
             ..WorkerSettings::new(callback.clone(), config.max_receive_count)
         },
     ));
-    let ingress = Ingress::new(queue.clone(), connections, Some(callback), config.window_days);
+    // With --auth tokens, the real authorizer and the real ingress rate check, over memory.
+    let access = (config.auth == AuthMode::Tokens).then(|| Arc::new(access::MemoryAccessStore::default()));
+    let ingress = Ingress::new(
+        queue.clone(),
+        connections,
+        access.clone(),
+        Some(callback),
+        config.window_days,
+    );
 
     let market = Arc::new(MarketState::new(
         Faults::new(
@@ -135,15 +149,16 @@ pub async fn serve(
         config.market_latency,
         config.market_quota,
     ));
-    let gateway = Arc::new(Gateway::new(
-        config.stage.clone(),
-        addr.to_string(),
-        config.limits,
+    let gateway = Arc::new(Gateway::new(gateway::Wiring {
+        stage: config.stage.clone(),
+        domain: addr.to_string(),
+        limits: config.limits,
         ingress,
-        queue.clone(),
-        market.clone(),
-        cancel.clone(),
-    ));
+        auth: access,
+        queue: queue.clone(),
+        market: market.clone(),
+        shutdown: cancel.clone(),
+    }));
     let app = router(&config, gateway, market);
 
     let mapping = tokio::spawn(mapping::run(

@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stocks_core::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, Ticker};
+use stocks_core::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, Ticker, TokenHash, TokenId, TokenRecord};
 use stocks_core::ports::{
-    CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError, QueueError,
+    AccessError, AccessStore, CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData,
+    MarketError, QueueError, RateDecision,
 };
 
 /// What happened, in order, across every fake sharing it.
@@ -363,5 +364,70 @@ pub fn bar(o: f64, h: f64, l: f64, c: f64) -> Bar {
         vw: None,
         t: 0,
         n: None,
+    }
+}
+
+/// The access table: tokens by hash, per-minute counters; counts every call; refuses
+/// everything when `failing`.
+#[derive(Default)]
+pub struct FakeAccess {
+    tokens: Mutex<HashMap<TokenHash, TokenRecord>>,
+    counters: Mutex<HashMap<(TokenId, i64), u32>>,
+    failing: AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl FakeAccess {
+    pub fn insert(&self, hash: TokenHash, record: TokenRecord) {
+        self.tokens.lock().unwrap().insert(hash, record);
+    }
+
+    /// Every lookup and count fails (DynamoDB unreachable) until called with `false`.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Lookups and counts asked of it.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// What a token's minute has counted.
+    pub fn counted(&self, token_id: &TokenId, minute: i64) -> u32 {
+        self.counters
+            .lock()
+            .unwrap()
+            .get(&(token_id.clone(), minute))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn check(&self) -> Result<(), AccessError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(AccessError::Unreachable {
+                table: "fake-access".into(),
+                source: "simulated DynamoDB outage".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl AccessStore for FakeAccess {
+    async fn token(&self, hash: &TokenHash) -> Result<Option<TokenRecord>, AccessError> {
+        self.check()?;
+        Ok(self.tokens.lock().unwrap().get(hash).cloned())
+    }
+
+    async fn count_request(&self, token_id: &TokenId, minute: i64, limit: u32) -> Result<RateDecision, AccessError> {
+        self.check()?;
+        let mut counters = self.counters.lock().unwrap();
+        let count = counters.entry((token_id.clone(), minute)).or_insert(0);
+        if *count >= limit {
+            return Ok(RateDecision::OverLimit);
+        }
+        *count += 1;
+        Ok(RateDecision::Counted)
     }
 }

@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - [`fakes`] — in-memory implementations of every port, written once: [`FakeQueue`],
-//!   [`FakeDeadLetters`], [`FakeConnections`], [`FakeMarket`], sharing a [`Journal`].
+//!   [`FakeDeadLetters`], [`FakeConnections`], [`FakeMarket`], [`FakeAccess`], sharing a
+//!   [`Journal`].
 //! - [`fixtures`] — API Gateway WebSocket and SQS events (`fixtures/*.json`, shaped like
 //!   `aws_lambda_events`' own), the hostile-frame corpus, and builders over them.
 //! - [`moto`] — a moto server (real SQS and DynamoDB wire protocols) per test.
@@ -16,8 +17,11 @@ pub mod moto;
 pub mod stack;
 pub mod ws;
 
-pub use fakes::{FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue, Journal, Post, bar};
-pub use fixtures::{fixture, job_body, job_json, sqs_event, sqs_record, websocket_message};
+pub use fakes::{FakeAccess, FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue, Journal, Post, bar};
+pub use fixtures::{
+    HostileToken, authorizer_request, fixture, hostile_tokens, job_body, job_json, sqs_event, sqs_record,
+    websocket_message,
+};
 pub use moto::{MotoServer, Queues, REGION};
 pub use stack::Stack;
 

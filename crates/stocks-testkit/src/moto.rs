@@ -1,4 +1,5 @@
-//! [`MotoServer`]: moto (real SQS wire protocols) on a free loopback port, one per test.
+//! [`MotoServer`]: moto (real SQS and DynamoDB wire protocols) on a free loopback port, one per
+//! test.
 //!
 //! [`MotoServer`] runs a real SQS wire implementation (moto) on a free loopback port for the
 //! length of one test and kills it on drop. `make test` installs moto into
@@ -78,6 +79,50 @@ impl MotoServer {
                 .endpoint_url(&self.endpoint)
                 .build(),
         )
+    }
+}
+
+impl MotoServer {
+    /// A DynamoDB client pointed at this server with static test credentials.
+    pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(REGION))
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+                .endpoint_url(&self.endpoint)
+                .build(),
+        )
+    }
+
+    /// An access table as Terraform creates it: partition key `pk` (string), on demand.
+    pub async fn access_table(&self, name: &str) -> aws_sdk_dynamodb::Client {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let client = self.dynamodb_client();
+        client
+            .create_table()
+            .table_name(name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        client
     }
 }
 

@@ -18,7 +18,7 @@ fn defaults() -> LocalConfig {
 ///
 /// `stocksctl local` runs the whole pipeline on this machine (no AWS account, no Polygon key);
 /// `stocksctl get MSFT` asks it — or a deployed API — for a report; `stocksctl dlq` inspects
-/// and replays the dead-letter queue.
+/// and replays the dead-letter queue; `stocksctl tokens` gives people access.
 #[derive(Debug, Parser)]
 #[command(name = "stocksctl", version, propagate_version = true)]
 pub struct Cli {
@@ -31,6 +31,7 @@ pub enum Command {
     Local(LocalArgs),
     Get(GetArgs),
     Dlq(DlqArgs),
+    Tokens(TokensArgs),
     Bench(BenchArgs),
 }
 
@@ -147,6 +148,18 @@ pub struct LocalArgs {
     /// dead-lettered (MAX_JOB_AGE_SECS).
     #[arg(long, value_name = "SECS", default_value_t = defaults().max_job_age.as_secs())]
     pub max_job_age: u64,
+
+    /// Who may connect: `none` (anyone), or `tokens` — `$connect` needs `?token=` (401 without
+    /// one, 403 for an unknown or revoked one) and each token's requests a minute are limited,
+    /// as deployed. Create tokens with `stocksctl tokens create --local URL`.
+    #[arg(long, value_enum, default_value_t = Auth::None)]
+    pub auth: Auth,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Auth {
+    None,
+    Tokens,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -183,6 +196,10 @@ pub struct GetArgs {
     /// WebSocket URL: the local stack, or a deployed API (wss://…/STAGE).
     #[arg(long, env = "STOCKS_WS_URL", default_value = "ws://127.0.0.1:8080/local")]
     pub url: String,
+
+    /// Access token (`stocksctl tokens create`), sent as `?token=` on the URL.
+    #[arg(long, env = "STOCKS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 
     /// First day of the window (YYYY-MM-DD).
     #[arg(long)]
@@ -223,8 +240,8 @@ pub struct DlqArgs {
 
 #[derive(Debug, Args)]
 pub struct AwsArgs {
-    /// SQS endpoint override: moto, LocalStack, `stocksctl local --queue sqs` (default: AWS).
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL_SQS")]
+    /// AWS endpoint override for SQS and DynamoDB: moto, LocalStack (default: AWS).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
     /// AWS region (default: AWS_REGION or the profile's).
@@ -322,6 +339,57 @@ pub enum DlqCommand {
         /// The dead-letter queue's ARN (`terraform output dlq_arn`).
         #[arg(long, env = "STOCKS_DLQ_ARN")]
         dlq_arn: String,
+    },
+}
+
+/// Give people access to the API: create, list and revoke tokens.
+///
+/// A token is shown once, when created, alone on stdout (so `TOKEN=$(stocksctl tokens create
+/// --name ci)` works); only its hash is stored. `list` never shows a token or a hash. Against
+/// the deployed access table (`--table`, default: `terraform output access_table_name`) with the
+/// normal AWS credential chain, or against a local stack (`--local http://127.0.0.1:8080`).
+/// Exit status: 0 done, 2 it could not be done (each reason said in words).
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    /// DynamoDB access table (default: `terraform -chdir=terraform output -raw access_table_name`).
+    #[arg(long, global = true, env = "STOCKS_ACCESS_TABLE", conflicts_with = "local")]
+    pub table: Option<String>,
+
+    /// A local stack running with `--auth tokens`, e.g. http://127.0.0.1:8080.
+    #[arg(long, global = true, value_name = "URL")]
+    pub local: Option<String>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    #[command(subcommand)]
+    pub command: TokensCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create a token: printed once, alone on stdout.
+    Create {
+        /// What to call it (unique among live tokens): 1-64 letters, digits, - _ . @
+        #[arg(long)]
+        name: String,
+
+        /// `stocksaction` requests a minute it may send.
+        #[arg(long, default_value_t = 60)]
+        rate: u32,
+    },
+
+    /// List tokens: name, id, created, rate, revoked. Never a token or a hash.
+    List {
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Revoke the live token named NAME: it can no longer connect.
+    Revoke {
+        /// The token's name.
+        name: String,
     },
 }
 

@@ -20,6 +20,8 @@ use tokio_tungstenite::tungstenite::Message;
 #[derive(Clone, Debug)]
 pub struct GetRequest {
     pub url: String,
+    /// Sent as `?token=` on the URL (browsers cannot send headers on a WebSocket either).
+    pub token: Option<String>,
     pub ticker: String,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -42,6 +44,7 @@ impl GetRequest {
     pub fn from_args(args: &crate::cli::GetArgs) -> Self {
         Self {
             url: args.url.clone(),
+            token: args.token.clone(),
             ticker: args.ticker.clone(),
             from: args.from.clone(),
             to: args.to.clone(),
@@ -87,11 +90,32 @@ pub async fn run(req: &GetRequest) -> GetOutcome {
     outcome
 }
 
+/// The URL to connect to: `--url`, with `?token=` when there is one.
+pub fn connect_url(req: &GetRequest) -> Result<String, String> {
+    let Some(token) = &req.token else {
+        return Ok(req.url.clone());
+    };
+    let mut url = reqwest::Url::parse(&req.url).map_err(|e| format!("{}: {e}", req.url))?;
+    url.query_pairs_mut().append_pair("token", token);
+    Ok(url.into())
+}
+
 async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
     let mut deadline = Instant::now() + req.timeout;
-    let connecting = tokio_tungstenite::connect_async_with_config(req.url.as_str(), None, true);
+    let url = match connect_url(req) {
+        Ok(url) => url,
+        Err(why) => return GetOutcome::NoAnswer(format!("not a WebSocket URL: {why}")),
+    };
+    let connecting = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true);
     let (mut socket, _) = match tokio::time::timeout_at(deadline, connecting).await {
         Ok(Ok(connected)) => connected,
+        Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => {
+            return GetOutcome::NoAnswer(match response.status().as_u16() {
+                401 => "the API wants a token: give --token (stocksctl tokens create makes one)".to_owned(),
+                403 => "the API refused this token (unknown or revoked)".to_owned(),
+                status => format!("could not connect to {}: HTTP {status}", req.url),
+            });
+        }
         Ok(Err(err)) => return GetOutcome::NoAnswer(format!("could not connect to {}: {err}", req.url)),
         Err(_) => return GetOutcome::NoAnswer(format!("could not connect within {}s", req.timeout.as_secs())),
     };
@@ -220,6 +244,7 @@ mod tests {
             json: false,
             timeout: Duration::from_secs(1),
             ping_every: Duration::from_secs(60),
+            token: None,
         };
         assert_eq!(
             request_frame(&req),
@@ -231,6 +256,26 @@ mod tests {
         assert_eq!(
             (v["from"].as_str(), v["to"].as_str()),
             (Some("2026-10-01"), Some("2026-10-31"))
+        );
+    }
+
+    #[test]
+    fn the_token_goes_in_the_query_string_encoded() {
+        let mut req = GetRequest {
+            url: "wss://abc.execute-api.eu-west-1.amazonaws.com/prod".into(),
+            token: None,
+            ticker: "MSFT".into(),
+            from: None,
+            to: None,
+            json: false,
+            timeout: Duration::from_secs(1),
+            ping_every: Duration::from_secs(60),
+        };
+        assert_eq!(connect_url(&req).unwrap(), req.url);
+        req.token = Some("stk_a+b/c".into());
+        assert_eq!(
+            connect_url(&req).unwrap(),
+            "wss://abc.execute-api.eu-west-1.amazonaws.com/prod?token=stk_a%2Bb%2Fc"
         );
     }
 

@@ -6,6 +6,7 @@
 //! - [`local`] — `stocksctl local`: flags → [`stocks_local::LocalConfig`], then serve.
 //! - [`get`] — `stocksctl get`: a WebSocket client for one report.
 //! - [`dlq`] — `stocksctl dlq`: list, replay and redrive the dead-letter queue.
+//! - [`tokens`] — `stocksctl tokens`: create, list and revoke access tokens.
 //! - [`bench`] — `stocksctl bench`: latency, throughput, handler cost, Lambda init and memory.
 //! - [`progress`] — spinners and bars on stderr.
 //!
@@ -18,3 +19,4 @@ pub mod dlq;
 pub mod get;
 pub mod local;
 pub mod progress;
+pub mod tokens;

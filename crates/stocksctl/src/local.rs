@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings};
 use stocks_core::domain::WindowDays;
-use stocks_local::{Limits, LocalConfig, MarketMode, PerPeriod, QueueMode};
+use stocks_local::{AuthMode, Limits, LocalConfig, MarketMode, PerPeriod, QueueMode};
 
-use crate::cli::{LocalArgs, Market, Queue};
+use crate::cli::{Auth, LocalArgs, Market, Queue};
 
 /// The configuration the flags describe.
 pub fn config(args: &LocalArgs) -> Result<LocalConfig> {
@@ -61,6 +61,10 @@ pub fn config(args: &LocalArgs) -> Result<LocalConfig> {
             defer_without_retry_after: Duration::from_secs(args.quota_defer.clamp(1, 900)),
         },
         max_job_age: Duration::from_secs(args.max_job_age),
+        auth: match args.auth {
+            Auth::None => AuthMode::None,
+            Auth::Tokens => AuthMode::Tokens,
+        },
         ..defaults
     })
 }

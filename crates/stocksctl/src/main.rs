@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use stocksctl::cli::{Cli, Command};
-use stocksctl::{bench, dlq, get, local};
+use stocksctl::{bench, dlq, get, local, tokens};
 use tracing_subscriber::EnvFilter;
 
 // The local stack allocates per message on every hop; `stocksctl bench` profiled the system
@@ -34,6 +34,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Get(args) => Ok(get::run(&get::GetRequest::from_args(&args)).await.exit_code()),
         Command::Dlq(args) => dlq::run(&args).await,
+        Command::Tokens(args) => tokens::run(&args).await,
         Command::Bench(args) => {
             let results = bench::run(&bench::BenchConfig::from_args(&args))
                 .await

@@ -1,8 +1,8 @@
-//! `stocksaction` and `$default`: validate, answer 202, queue the job.
+//! `stocksaction` and `$default`: validate, count against the token's rate, answer 202, queue.
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use stocks_core::adapters::{ApiGatewayConnections, SqsQueue, load_aws_config};
+use stocks_core::adapters::{ApiGatewayConnections, DynamoAccessStore, SqsQueue, load_aws_config};
 use stocks_core::config::IngressConfig;
 use stocks_core::handlers::Ingress;
 use stocks_core::telemetry::{self, StartupError};
@@ -15,6 +15,9 @@ async fn main() -> Result<(), Error> {
     let ingress = Ingress::new(
         SqsQueue::from_sdk(&aws, config.queue_url),
         ApiGatewayConnections::from_sdk(&aws),
+        config
+            .access_table
+            .map(|table| DynamoAccessStore::from_sdk(&aws, table)),
         config.callback_url,
         config.window_days,
     );

@@ -5,12 +5,14 @@
 //! - [`ApiGatewayConnections`] — aws-sdk-apigatewaymanagement: `@connections` post/delete.
 //! - [`PolygonClient`] — reqwest + rustls: Polygon daily aggregates, through a [`QuotaGate`].
 //! - [`ssm`] — the Polygon key from Parameter Store.
+//! - [`DynamoAccessStore`] — aws-sdk-dynamodb: tokens and per-token rate counters.
 //! - [`MarketCache`] — wraps any market: coalesces identical requests, keeps answers until the
 //!   next market close.
 //! - [`aws`] — SDK settings for the Lambdas and for tools.
 //!
 //! In-memory versions live in the local stack (`stocks-local`) and in `stocks-testkit`.
 
+pub mod access;
 pub mod apigw;
 pub mod aws;
 pub mod market_cache;
@@ -19,6 +21,7 @@ pub mod quota;
 pub mod sqs;
 pub mod ssm;
 
+pub use access::DynamoAccessStore;
 pub use apigw::ApiGatewayConnections;
 pub use aws::{load_aws_config, loopback_sdk_config, sdk_config};
 pub use market_cache::{CacheSettings, CacheStats, MarketCache};

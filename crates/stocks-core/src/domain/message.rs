@@ -22,6 +22,8 @@ pub enum ErrorCode {
     NoResults,
     UpstreamUnavailable,
     QueueUnavailable,
+    /// This token's requests for the minute are spent (429).
+    RateLimited,
     /// A code this build does not know (a newer server); lets old clients still decode.
     #[serde(other)]
     Unknown,
@@ -37,6 +39,7 @@ impl ErrorCode {
             | Self::UnknownAction
             | Self::Unknown => 400,
             Self::NoResults => 404,
+            Self::RateLimited => 429,
             Self::UpstreamUnavailable | Self::QueueUnavailable => 503,
         }
     }
@@ -51,6 +54,7 @@ impl ErrorCode {
             Self::NoResults => "NO_RESULTS",
             Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Self::QueueUnavailable => "QUEUE_UNAVAILABLE",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Unknown => "UNKNOWN",
         }
     }
@@ -168,6 +172,18 @@ impl ClientMessage {
             "The request could not be queued. Please send it again.",
         )
         .with_request(request_id, Some(ticker))
+    }
+
+    /// RATE_LIMITED: this token's requests for the minute are spent; nothing was queued.
+    pub fn rate_limited(request_id: &str, ticker: &Ticker, retry_in_seconds: u64) -> Self {
+        Self {
+            retry_in_seconds: Some(retry_in_seconds),
+            ..Self::error(
+                ErrorCode::RateLimited,
+                format!("Too many requests for this token. Try again in {retry_in_seconds} s."),
+            )
+            .with_request(request_id, Some(ticker))
+        }
     }
 
     pub fn with_request(mut self, request_id: &str, ticker: Option<&Ticker>) -> Self {
@@ -299,11 +315,29 @@ mod tests {
 
     #[test]
     fn decodes_unknown_codes_from_newer_servers() {
-        let msg: ClientMessage = serde_json::from_str(
-            r#"{"statusCode":429,"message":"slow down","reportData":null,"error":"RATE_LIMITED"}"#,
-        )
-        .unwrap();
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"statusCode":418,"message":"hm","reportData":null,"error":"SOMETHING_NEW"}"#)
+                .unwrap();
         assert_eq!(msg.error, Some(ErrorCode::Unknown));
+    }
+
+    #[test]
+    fn rate_limited_is_a_429_that_says_when_and_does_not_end_the_request() {
+        let msg = ClientMessage::rate_limited("req-1", &msft(), 17);
+        let json: serde_json::Value = serde_json::from_str(&msg.to_json()).unwrap();
+        assert_eq!(
+            (
+                json["statusCode"].as_u64(),
+                json["error"].as_str(),
+                json["retryInSeconds"].as_u64()
+            ),
+            (Some(429), Some("RATE_LIMITED"), Some(17))
+        );
+        assert_eq!(json["ticker"], "MSFT");
+        assert!(
+            !msg.is_terminal(),
+            "the connection stays open; the client may ask again"
+        );
     }
 
     #[test]
@@ -317,6 +351,7 @@ mod tests {
             ErrorCode::NoResults,
             ErrorCode::UpstreamUnavailable,
             ErrorCode::QueueUnavailable,
+            ErrorCode::RateLimited,
         ] {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
         }

@@ -8,6 +8,7 @@
 //! - [`ClientMessage`] / [`ErrorCode`] — every frame the server sends.
 //! - [`DeadLetter`] / [`FailureReason`] — a job the worker gave up on, and why.
 //! - [`next_market_close`] — when cached daily bars may change.
+//! - [`Token`] / [`TokenHash`] / [`TokenId`] / [`TokenRecord`] / [`Grant`] — access tokens.
 
 mod dead_letter;
 mod job;
@@ -16,6 +17,7 @@ mod message;
 mod report;
 mod request;
 mod ticker;
+mod token;
 mod window;
 
 pub use dead_letter::{DeadLetter, FailureReason, attribute};
@@ -25,4 +27,5 @@ pub use message::{ClientMessage, ErrorCode};
 pub use report::{Bar, Report};
 pub use request::{MAX_BODY_BYTES, Rejection, STOCKS_ACTION, StockRequest, unrouted};
 pub use ticker::{Ticker, TickerError};
+pub use token::{Grant, MAX_RATE_PER_MINUTE, Token, TokenError, TokenHash, TokenId, TokenRecord, valid_token_name};
 pub use window::{DateField, DateWindow, WindowDays, WindowError, parse_date};

@@ -1,24 +1,28 @@
 //! The ingress: `stocksaction` and `$default` frames.
 //!
 //! Validates in microseconds and never calls Polygon. Bad input gets its 400 and nothing is
-//! queued. Good input gets `202 accepted` *first* and is queued *second*, so the ack always
-//! arrives before the report; if queuing then fails, the client gets QUEUE_UNAVAILABLE as its
-//! terminal message and may resend.
+//! queued. With access control on, a valid frame is then counted against its token's
+//! requests-per-minute (one conditional write); over the limit it gets 429 RATE_LIMITED and
+//! nothing is queued. Good input gets `202 accepted` *first* and is queued *second*, so the ack
+//! always arrives before the report; if queuing then fails, the client gets QUEUE_UNAVAILABLE as
+//! its terminal message and may resend.
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use tracing::{error, info, warn};
 
-use crate::domain::{ClientMessage, Job, Rejection, STOCKS_ACTION, StockRequest, WindowDays, unrouted};
-use crate::ports::{CallbackUrl, ConnectionError, Connections, JobQueue, error_chain};
+use crate::domain::{ClientMessage, Grant, Job, Rejection, STOCKS_ACTION, StockRequest, WindowDays, unrouted};
+use crate::ports::{AccessStore, CallbackUrl, ConnectionError, Connections, JobQueue, RateDecision, error_chain};
 
 use super::{ok_response, request_id};
 
-/// The `stocksaction` / `$default` handler, generic over where jobs go and how clients are
-/// reached.
-pub struct Ingress<Q, C> {
+/// The `stocksaction` / `$default` handler, generic over where jobs go, how clients are
+/// reached, and where per-token request counts are kept.
+pub struct Ingress<Q, C, A> {
     queue: Q,
     connections: C,
+    /// `ACCESS_TABLE`: per-token rate limits; `None` (auth off) does no lookup at all.
+    access: Option<A>,
     /// `CALLBACK_URL`; when unset, `https://{domainName}/{stage}` from each event (which breaks
     /// behind custom domains, hence the setting).
     callback: Option<CallbackUrl>,
@@ -49,13 +53,22 @@ pub enum IngressOutcome {
     QueueUnavailable,
     /// The client left before we could answer; nothing queued.
     ClientGone,
+    /// 429 RATE_LIMITED posted: the token's minute is spent; nothing queued.
+    RateLimited,
 }
 
-impl<Q: JobQueue, C: Connections> Ingress<Q, C> {
-    pub fn new(queue: Q, connections: C, callback: Option<CallbackUrl>, window_days: WindowDays) -> Self {
+impl<Q: JobQueue, C: Connections, A: AccessStore> Ingress<Q, C, A> {
+    pub fn new(
+        queue: Q,
+        connections: C,
+        access: Option<A>,
+        callback: Option<CallbackUrl>,
+        window_days: WindowDays,
+    ) -> Self {
         Self {
             queue,
             connections,
+            access,
             callback,
             window_days,
         }
@@ -101,6 +114,8 @@ impl<Q: JobQueue, C: Connections> Ingress<Q, C> {
             callback: &callback,
             connection_id,
             request_id: &request_id,
+            grant: Grant::from_context(&ctx.authorizer.fields),
+            at_ms: ctx.request_time_epoch,
         };
 
         match parsed {
@@ -128,6 +143,25 @@ impl<Q: JobQueue, C: Connections> Ingress<Q, C> {
 
     async fn accept(&self, frame: &Frame<'_>, request: &StockRequest) -> Result<IngressOutcome, IngressError> {
         let ticker = &request.ticker;
+        if let Some(retry_in_seconds) = self.over_rate(frame).await {
+            info!(
+                outcome = "rate_limited",
+                connectionId = frame.connection_id,
+                requestId = frame.request_id,
+                tokenId = frame.grant.as_ref().map(|g| g.token_id.as_str()).unwrap_or_default(),
+                ticker = %ticker,
+                retry_in_seconds,
+                "request refused: this token's requests for the minute are spent"
+            );
+            let refusal = ClientMessage::rate_limited(frame.request_id, ticker, retry_in_seconds);
+            return self.post(frame, &refusal).await.map(|sent| {
+                if sent {
+                    IngressOutcome::RateLimited
+                } else {
+                    IngressOutcome::ClientGone
+                }
+            });
+        }
         if !self
             .post(frame, &ClientMessage::accepted(frame.request_id, ticker))
             .await?
@@ -159,6 +193,38 @@ impl<Q: JobQueue, C: Connections> Ingress<Q, C> {
                 self.post(frame, &ClientMessage::queue_unavailable(frame.request_id, ticker))
                     .await?;
                 Ok(IngressOutcome::QueueUnavailable)
+            }
+        }
+    }
+
+    /// With access control on, counts the frame against its token's minute: `Some(seconds)` to
+    /// the next minute when the minute's requests are spent. A table that cannot be reached
+    /// lets the frame through (logged): the `$connect` authorizer has already checked who this
+    /// is, and the market's own quota gate still protects Polygon.
+    async fn over_rate(&self, frame: &Frame<'_>) -> Option<u64> {
+        let access = self.access.as_ref()?;
+        let Some(grant) = &frame.grant else {
+            warn!(
+                connectionId = frame.connection_id,
+                "ACCESS_TABLE is set but the event carries no authorizer context; not rate limiting"
+            );
+            return None;
+        };
+        let at_ms = if frame.at_ms > 0 {
+            frame.at_ms
+        } else {
+            Utc::now().timestamp_millis()
+        };
+        let minute = at_ms.div_euclid(60_000);
+        match access
+            .count_request(&grant.token_id, minute, grant.rate_per_minute)
+            .await
+        {
+            Ok(RateDecision::Counted) => None,
+            Ok(RateDecision::OverLimit) => Some(((minute + 1) * 60_000 - at_ms).div_euclid(1000).max(1) as u64),
+            Err(err) => {
+                error!(error = %error_chain(&err), tokenId = %grant.token_id, "could not count the request; letting it through");
+                None
             }
         }
     }
@@ -198,6 +264,10 @@ struct Frame<'a> {
     callback: &'a CallbackUrl,
     connection_id: &'a str,
     request_id: &'a str,
+    /// The authorizer's context: whose token this connection is.
+    grant: Option<Grant>,
+    /// When API Gateway received it (Unix ms; 0 when the event does not say).
+    at_ms: i64,
 }
 
 /// "Today" for window rules: the UTC day API Gateway received the frame (deterministic for a

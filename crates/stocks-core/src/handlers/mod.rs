@@ -1,17 +1,20 @@
 //! Handlers: the request path, written only against [`crate::ports`].
 //!
+//! - [`authorize`] — the `$connect` REQUEST authorizer: token in, Allow or Deny out.
 //! - [`lifecycle`] — `$connect` / `$disconnect`.
 //! - [`ingress`] — `stocksaction` / `$default`: validate, ack, queue.
 //! - [`worker`] — the SQS batch: fetch, report, deliver, dead-letter.
 //!
 //! Each Lambda binary and `stocksctl local` call these same functions.
 
+pub mod authorize;
 pub mod ingress;
 pub mod lifecycle;
 pub mod worker;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 
+pub use authorize::{Authorizer, AuthorizerResponse, ConnectAuthorizerRequest, Decision, Denial};
 pub use ingress::{Ingress, IngressError, IngressOutcome};
 pub use lifecycle::{connect, disconnect};
 pub use worker::{Outcome, Worker, WorkerSettings};

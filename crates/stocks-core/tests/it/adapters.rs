@@ -382,6 +382,7 @@ async fn a_stalled_sqs_ends_in_queue_unavailable_not_a_hung_ingress() {
     let ingress = Ingress::new(
         SqsQueue::from_sdk(&with_timeouts(&aws.uri()), QUEUE_URL),
         connections.clone(),
+        None::<stocks_testkit::FakeAccess>,
         Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
         WindowDays::DEFAULT,
     );

@@ -12,7 +12,7 @@ use stocks_core::handlers::{Ingress, IngressOutcome};
 use stocks_core::ports::CallbackUrl;
 use stocks_testkit::{FakeConnections, FakeQueue, Journal, fixture, websocket_message};
 
-type TestIngress = Ingress<Arc<FakeQueue>, Arc<FakeConnections>>;
+type TestIngress = Ingress<Arc<FakeQueue>, Arc<FakeConnections>, stocks_testkit::FakeAccess>;
 
 fn harness() -> (Arc<FakeQueue>, Arc<FakeConnections>, TestIngress) {
     let journal = Journal::default();
@@ -21,6 +21,7 @@ fn harness() -> (Arc<FakeQueue>, Arc<FakeConnections>, TestIngress) {
     let ingress = Ingress::new(
         queue.clone(),
         connections.clone(),
+        None::<stocks_testkit::FakeAccess>,
         Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
         WindowDays::DEFAULT,
     );

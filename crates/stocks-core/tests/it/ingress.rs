@@ -16,7 +16,7 @@ struct Harness {
     queue: Arc<FakeQueue>,
     connections: Arc<FakeConnections>,
     journal: Journal,
-    ingress: Ingress<Arc<FakeQueue>, Arc<FakeConnections>>,
+    ingress: Ingress<Arc<FakeQueue>, Arc<FakeConnections>, stocks_testkit::FakeAccess>,
 }
 
 fn harness_with(queue_failing: bool, connections_failing: bool, callback: Option<&str>) -> Harness {
@@ -32,6 +32,7 @@ fn harness_with(queue_failing: bool, connections_failing: bool, callback: Option
     let ingress = Ingress::new(
         queue.clone(),
         connections.clone(),
+        None::<stocks_testkit::FakeAccess>,
         callback.map(|u| CallbackUrl::parse(u).unwrap()),
         WindowDays::DEFAULT,
     );

@@ -24,10 +24,14 @@ async fn queues(moto: &MotoServer, name: &str, max_receive: u32) -> (SqsQueue, S
     (SqsQueue::new(sqs.clone(), q.jobs_url), SqsQueue::new(sqs, q.dlq_url))
 }
 
-fn ingress(queue: &SqsQueue, connections: Arc<FakeConnections>) -> Ingress<SqsQueue, Arc<FakeConnections>> {
+fn ingress(
+    queue: &SqsQueue,
+    connections: Arc<FakeConnections>,
+) -> Ingress<SqsQueue, Arc<FakeConnections>, stocks_testkit::FakeAccess> {
     Ingress::new(
         queue.clone(),
         connections,
+        None::<stocks_testkit::FakeAccess>,
         Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
         WindowDays::DEFAULT,
     )

@@ -138,3 +138,48 @@ async fn worker_lines_are_json_with_request_and_message_ids_and_no_key() {
         (Some(3), Some(1), Some(2))
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_authorizer_logs_the_decision_and_token_id_never_a_token_or_hash() {
+    use stocks_core::adapters::access::new_token;
+    use stocks_core::domain::TokenRecord;
+    use stocks_core::handlers::Authorizer;
+    use stocks_testkit::{FakeAccess, authorizer_request};
+
+    let logs = capture::start();
+    let access = Arc::new(FakeAccess::default());
+    let (known, unknown) = (new_token(), new_token());
+    access.insert(
+        known.hash(),
+        TokenRecord {
+            token_id: known.hash().token_id(),
+            name: "ci".into(),
+            created_at: chrono::Utc::now(),
+            rate_per_minute: 60,
+            revoked_at: None,
+        },
+    );
+    let authorizer = Authorizer::new(access);
+    for token in [&known, &unknown] {
+        authorizer
+            .handle(authorizer_request(&format!("token={}", token.reveal())))
+            .await
+            .unwrap();
+    }
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    for token in [&known, &unknown] {
+        assert!(!text.contains(token.reveal()), "a token in the logs:\n{text}");
+        assert!(!text.contains(&token.hash().to_hex()), "a hash in the logs:\n{text}");
+    }
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let decisions: Vec<(&str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l["decision"].as_str().unwrap_or_default(), l["tokenId"].as_str()))
+        .collect();
+    assert_eq!(
+        decisions,
+        [("allow", Some(known.hash().token_id().as_str())), ("deny", None)],
+        "{text}"
+    );
+    assert_eq!(lines[1]["reason"], "unknown");
+}

@@ -27,6 +27,9 @@ pub struct Stats {
     pub errors: u64,
     /// `@connections` posts that met 410 Gone.
     pub gone: u64,
+    /// Handshakes refused before any connection opened (`--auth tokens`: 401 no token, 403
+    /// unknown, revoked or malformed).
+    pub refused: u64,
     /// Jobs in the dead-letter queue now.
     pub dlq: u64,
     /// HTTP requests the demo market answered.
@@ -44,6 +47,7 @@ pub struct Counters {
     pub reported: AtomicU64,
     pub errors: AtomicU64,
     pub gone: AtomicU64,
+    pub refused: AtomicU64,
 }
 
 impl Counters {

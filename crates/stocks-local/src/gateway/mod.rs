@@ -25,19 +25,20 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use stocks_core::adapters::ApiGatewayConnections;
 use stocks_core::domain::STOCKS_ACTION;
-use stocks_core::handlers::Ingress;
+use stocks_core::handlers::{Authorizer, Ingress};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::access::MemoryAccessStore;
 use crate::market::MarketState;
 use crate::queue::LocalQueue;
 use journal::{Counters, Journal, Stats};
 use limits::Limits;
 
-/// The ingress as the local stack runs it: the real handler over the local queue and the
-/// local `@connections` API (through the real SDK client).
-pub type LocalIngress = Ingress<Arc<LocalQueue>, Arc<ApiGatewayConnections>>;
+/// The ingress as the local stack runs it: the real handler over the local queue, the local
+/// `@connections` API (through the real SDK client) and the in-memory access table.
+pub type LocalIngress = Ingress<Arc<LocalQueue>, Arc<ApiGatewayConnections>, Arc<MemoryAccessStore>>;
 
 /// Something to write to a client.
 enum Outbound {
@@ -91,6 +92,21 @@ pub struct OpenConnection {
     pub source_ip: String,
 }
 
+/// What a [`Gateway`] is built from.
+pub struct Wiring {
+    pub stage: String,
+    /// `HOST:PORT`, reported as the events' `domainName`.
+    pub domain: String,
+    pub limits: Limits,
+    pub ingress: LocalIngress,
+    /// `--auth tokens`: the access table the authorizer reads; `None` lets anyone in.
+    pub auth: Option<Arc<MemoryAccessStore>>,
+    pub queue: Arc<LocalQueue>,
+    pub market: Arc<MarketState>,
+    /// Cancelled when the stack stops: every connection closes with 1001.
+    pub shutdown: CancellationToken,
+}
+
 /// Everything the emulator's routes share.
 pub struct Gateway {
     pub stage: String,
@@ -98,6 +114,10 @@ pub struct Gateway {
     pub domain: String,
     pub limits: Limits,
     pub ingress: LocalIngress,
+    /// `--auth tokens`: the real `$connect` authorizer over the access table.
+    pub authorizer: Option<Authorizer<Arc<MemoryAccessStore>>>,
+    /// The access table, for `/_local/tokens`.
+    pub access: Arc<MemoryAccessStore>,
     pub queue: Arc<LocalQueue>,
     /// The demo market's counters, for the stats.
     pub market: Arc<MarketState>,
@@ -108,26 +128,20 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(
-        stage: String,
-        domain: String,
-        limits: Limits,
-        ingress: LocalIngress,
-        queue: Arc<LocalQueue>,
-        market: Arc<MarketState>,
-        shutdown: CancellationToken,
-    ) -> Self {
+    pub fn new(wiring: Wiring) -> Self {
         Self {
-            stage,
-            domain,
-            limits,
-            ingress,
-            queue,
-            market,
+            stage: wiring.stage,
+            domain: wiring.domain,
+            limits: wiring.limits,
+            ingress: wiring.ingress,
+            authorizer: wiring.auth.clone().map(Authorizer::new),
+            access: wiring.auth.unwrap_or_default(),
+            queue: wiring.queue,
+            market: wiring.market,
             counters: Counters::default(),
             journal: Journal::default(),
             connections: Mutex::new(HashMap::new()),
-            shutdown,
+            shutdown: wiring.shutdown,
         }
     }
 
@@ -168,6 +182,7 @@ impl Gateway {
             reported: Counters::read(&self.counters.reported),
             errors: Counters::read(&self.counters.errors),
             gone: Counters::read(&self.counters.gone),
+            refused: Counters::read(&self.counters.refused),
             dlq,
             market_requests: Counters::read(&self.market.requests),
             market_throttled: Counters::read(&self.market.throttled),
@@ -204,6 +219,8 @@ impl Gateway {
         ctx.domain_name = Some(self.domain.clone());
         ctx.connection_id = Some(ids.connection_id.to_owned());
         ctx.apiid = Some("local".to_owned());
+        // What the authorizer allowed the connection with, on every event as API Gateway does.
+        ctx.authorizer.fields = ids.authorizer.clone();
         event.is_base64_encoded = false;
         event.body = body;
         event
@@ -217,6 +234,8 @@ struct Peer {
     connected_at: DateTime<Utc>,
     source_ip: String,
     user_agent: String,
+    /// The authorizer's context (and `principalId`); empty with `--auth none`.
+    authorizer: HashMap<String, serde_json::Value>,
 }
 
 /// [`Peer`] borrowed, for building events.
@@ -225,6 +244,7 @@ struct EventIds<'a> {
     connected_at: DateTime<Utc>,
     source_ip: &'a str,
     user_agent: &'a str,
+    authorizer: &'a HashMap<String, serde_json::Value>,
 }
 
 impl Peer {
@@ -234,6 +254,7 @@ impl Peer {
             connected_at: self.connected_at,
             source_ip: &self.source_ip,
             user_agent: &self.user_agent,
+            authorizer: &self.authorizer,
         }
     }
 }

@@ -2,33 +2,38 @@
 //! turns text frames into events for the real ingress handler, the limits and lifetimes that
 //! close it, and `$disconnect` once it is closed.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
-use stocks_core::handlers;
+use stocks_core::handlers::authorize::{ConnectContext, TOKEN_PARAMETER};
+use stocks_core::handlers::{self, Authorizer, ConnectAuthorizerRequest};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::journal::Disconnect;
+use super::journal::{Counters, Disconnect};
 use super::limits::Lifetime;
 use super::{Connection, Gateway, Outbound, Peer, api_gateway_id, select_route};
+use crate::access::MemoryAccessStore;
 
-/// `GET /{stage}`: the WebSocket handshake, with `$connect` deciding.
+/// `GET /{stage}`: the WebSocket handshake — the authorizer first (with `--auth tokens`), then
+/// `$connect` deciding.
 pub async fn upgrade(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let peer = Peer {
+    let mut peer = Peer {
         connection_id: api_gateway_id(),
         connected_at: Utc::now(),
         source_ip: addr.ip().to_string(),
@@ -37,7 +42,23 @@ pub async fn upgrade(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned(),
+        authorizer: HashMap::new(),
     };
+    if let Some(authorizer) = &gw.authorizer {
+        match authorize(&gw, authorizer, &peer, query.as_deref().unwrap_or_default()).await {
+            Ok(context) => peer.authorizer = context,
+            Err(status) => {
+                Counters::bump(&gw.counters.refused);
+                info!(target: "stocks_local", "refused     a connection from {} ({status})", peer.source_ip);
+                let message = match status {
+                    StatusCode::UNAUTHORIZED => "Unauthorized",
+                    StatusCode::FORBIDDEN => "Forbidden",
+                    _ => "Internal server error",
+                };
+                return (status, axum::Json(serde_json::json!({ "message": message }))).into_response();
+            }
+        }
+    }
     let answer = handlers::connect(&gw.event(&peer.ids(), "$connect", "CONNECT", None));
     if !(200..300).contains(&answer.status_code) {
         let status = StatusCode::from_u16(answer.status_code as u16).unwrap_or(StatusCode::FORBIDDEN);
@@ -146,6 +167,54 @@ async fn serve_connection(gw: Arc<Gateway>, socket: WebSocket, peer: Peer) {
         reason: reason.to_owned(),
     });
     info!(target: "stocks_local", "disconnect  {id} ({status} {reason})");
+}
+
+/// What API Gateway does with a REQUEST authorizer on `$connect`: a missing or empty `token`
+/// (the identity source) is 401 without calling it; otherwise the authorizer gets the query
+/// string (single and multi-valued, as API Gateway passes them) and its Deny is 403, its failure
+/// 500. An Allow's context, with `principalId`, is what every later event carries.
+async fn authorize(
+    gw: &Gateway,
+    authorizer: &Authorizer<Arc<MemoryAccessStore>>,
+    peer: &Peer,
+    query: &str,
+) -> Result<HashMap<String, serde_json::Value>, StatusCode> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    if pairs.iter().all(|(k, v)| k != TOKEN_PARAMETER || v.is_empty()) {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let mut single = HashMap::new();
+    let mut multi: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, value) in pairs {
+        single.insert(key.clone(), value.clone());
+        multi.entry(key).or_default().push(value);
+    }
+    let request = ConnectAuthorizerRequest {
+        kind: Some("REQUEST".into()),
+        method_arn: format!("arn:aws:execute-api:local:000000000000:local/{}/$connect", gw.stage),
+        query_string_parameters: single,
+        multi_value_query_string_parameters: multi,
+        request_context: ConnectContext {
+            connection_id: Some(peer.connection_id.clone()),
+            route_key: Some("$connect".into()),
+            event_type: Some("CONNECT".into()),
+            request_id: Some(api_gateway_id()),
+            stage: Some(gw.stage.clone()),
+            domain_name: Some(gw.domain.clone()),
+            api_id: Some("local".into()),
+            connected_at: Some(peer.connected_at.timestamp_millis()),
+            request_time_epoch: Some(Utc::now().timestamp_millis()),
+        },
+    };
+    match authorizer.handle(request).await {
+        Ok(answer) if answer.allows() => {
+            let mut context: HashMap<String, serde_json::Value> = answer.context.into_iter().collect();
+            context.insert("principalId".into(), answer.principal_id.into());
+            Ok(context)
+        }
+        Ok(_) => Err(StatusCode::FORBIDDEN),
+        Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+    }
 }
 
 fn is_too_big(err: &axum::Error) -> bool {

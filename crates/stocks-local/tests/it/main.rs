@@ -3,6 +3,7 @@
 //! surfaces, and `--queue sqs` over moto.
 
 mod apis;
+mod auth;
 mod local;
 mod quota;
 mod sqs_mode;

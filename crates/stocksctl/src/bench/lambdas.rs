@@ -23,7 +23,13 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-pub const FUNCTIONS: [&str; 4] = ["stocks-connect", "stocks-disconnect", "stocks-ingress", "stocks-worker"];
+pub const FUNCTIONS: [&str; 5] = [
+    "stocks-connect",
+    "stocks-disconnect",
+    "stocks-ingress",
+    "stocks-worker",
+    "stocks-authorizer",
+];
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LambdaFigures {
@@ -152,6 +158,10 @@ pub struct Targets {
     pub sqs_endpoint: String,
     pub jobs_url: String,
     pub dlq_url: String,
+    /// The access table (moto) and a live token in it: the authorizer looks it up, the
+    /// ingress counts each request against it.
+    pub access_table: String,
+    pub token: String,
 }
 
 /// The environment each function gets (no network is needed before the first invocation).
@@ -165,7 +175,7 @@ fn environment(name: &str, runtime_api: std::net::SocketAddr, targets: &Targets)
         ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
-        ("AWS_ENDPOINT_URL_SQS", targets.sqs_endpoint.clone()),
+        ("AWS_ENDPOINT_URL", targets.sqs_endpoint.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -174,6 +184,7 @@ fn environment(name: &str, runtime_api: std::net::SocketAddr, targets: &Targets)
     let extra: &[(&str, String)] = match name {
         "stocks-ingress" => &[("QUEUE_URL", targets.jobs_url.clone()), ("CALLBACK_URL", callback)],
         "stocks-worker" => &[
+            ("QUEUE_URL", targets.jobs_url.clone()),
             ("CALLBACK_URL", callback),
             // A literal key: reading SSM would time a network call, not the binary.
             ("POLYGON_API_KEY", "bench".into()),
@@ -185,6 +196,15 @@ fn environment(name: &str, runtime_api: std::net::SocketAddr, targets: &Targets)
     };
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     env
+}
+
+/// What the authorizer hands API Gateway for `token`: its grant, as every later event carries it.
+fn authorizer_context(token: &str) -> Value {
+    let hash = stocks_core::domain::Token::parse(token).expect("a token").hash();
+    serde_json::json!({
+        "principalId": hash.token_id().as_str(), "tokenId": hash.token_id().as_str(),
+        "name": "bench", "ratePerMinute": 100_000
+    })
 }
 
 fn unpack(zip: &Path, into: &Path) -> Result<PathBuf, String> {
@@ -234,14 +254,16 @@ async fn cold_start(bin: &Path, name: &str, targets: &Targets) -> Result<(f64, R
 }
 
 /// Events to feed each function for the memory figure, all about the one live connection.
-fn events(name: &str, n: usize, connection_id: &str) -> Vec<Value> {
+fn events(name: &str, n: usize, targets: &Targets) -> Vec<Value> {
+    let connection_id = targets.connection_id.as_str();
+    let grant = authorizer_context(&targets.token);
     let fixture = |route: &str, body: Option<String>| {
         serde_json::json!({
             "requestContext": {
                 "routeKey": route, "eventType": if body.is_some() { "MESSAGE" } else { "CONNECT" },
                 "connectionId": connection_id, "requestId": format!("bench{:011x}=", fastrand::u64(..) >> 20),
                 "connectedAt": 1_795_514_395_000i64, "requestTimeEpoch": chrono::Utc::now().timestamp_millis(),
-                "domainName": "localhost", "stage": "local"
+                "domainName": "localhost", "stage": "local", "authorizer": grant
             },
             "body": body, "isBase64Encoded": false
         })
@@ -250,6 +272,13 @@ fn events(name: &str, n: usize, connection_id: &str) -> Vec<Value> {
         .map(|i| match name {
             "stocks-connect" => fixture("$connect", None),
             "stocks-disconnect" => fixture("$disconnect", None),
+            "stocks-authorizer" => serde_json::json!({
+                "type": "REQUEST",
+                "methodArn": "arn:aws:execute-api:us-east-1:000000000000:local/local/$connect",
+                "queryStringParameters": {"token": targets.token},
+                "multiValueQueryStringParameters": {"token": [targets.token]},
+                "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": connection_id}
+            }),
             "stocks-ingress" => fixture(
                 "stocksaction",
                 Some(format!(r#"{{"action":"stocksaction","ticker":"MSFT","from":"2024-01-02","to":"2024-{:02}-28"}}"#, 1 + i % 12)),
@@ -275,14 +304,8 @@ fn events(name: &str, n: usize, connection_id: &str) -> Vec<Value> {
 }
 
 /// Peak RSS of a running function after it has handled `n` events.
-async fn peak_rss(
-    running: &Running,
-    served: &Served,
-    name: &str,
-    n: usize,
-    connection_id: &str,
-) -> Result<u64, String> {
-    served.api.events.lock().unwrap().extend(events(name, n, connection_id));
+async fn peak_rss(running: &Running, served: &Served, name: &str, n: usize, targets: &Targets) -> Result<u64, String> {
+    served.api.events.lock().unwrap().extend(events(name, n, targets));
     served.api.changed.notify_waiters();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -330,7 +353,7 @@ pub async fn measure(
         }
         let (running, served) = last.ok_or("init_runs must be at least 1")?;
         progress.set_message(format!("{name}: {invocations} invocations"));
-        let rss = peak_rss(&running, &served, name, invocations, &targets.connection_id).await?;
+        let rss = peak_rss(&running, &served, name, invocations, targets).await?;
         if let Some(err) = served.api.errors.lock().unwrap().first() {
             return Err(format!("{name} answered an error during the memory run: {err}"));
         }

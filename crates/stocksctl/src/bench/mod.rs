@@ -152,6 +152,9 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
             progress.set_message("starting moto for the Lambda runs");
             let moto = stocks_testkit::MotoServer::start();
             let queues = moto.jobs_and_dlq("bench-jobs", None, None).await;
+            let access =
+                stocks_core::adapters::DynamoAccessStore::new(moto.access_table("bench-access").await, "bench-access");
+            let (token, _) = access.create("bench", 100_000).await.map_err(|e| e.to_string())?;
             let sink = Sink::open(&url, &addr.to_string()).await?;
             let targets = lambdas::Targets {
                 stack: addr.to_string(),
@@ -159,6 +162,8 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
                 sqs_endpoint: moto.endpoint().to_owned(),
                 jobs_url: queues.jobs_url.clone(),
                 dlq_url: queues.dlq_url.clone(),
+                access_table: "bench-access".into(),
+                token: token.reveal().to_owned(),
             };
             let figures = lambdas::measure(dir, &targets, config.init_runs, config.invocations, &progress).await?;
             // Every ingress invocation must have sent its job to SQS.

@@ -22,7 +22,14 @@ use stocks_testkit::stack::fast_config as config;
 use stocks_testkit::ws::{expect_close, next_message};
 use stocks_testkit::{MotoServer, Stack, fixture};
 
-const FUNCTIONS: [&str; 4] = ["stocks-connect", "stocks-disconnect", "stocks-ingress", "stocks-worker"];
+const FUNCTIONS: [&str; 5] = [
+    "stocks-connect",
+    "stocks-disconnect",
+    "stocks-ingress",
+    "stocks-worker",
+    "stocks-authorizer",
+];
+const ACCESS_TABLE: &str = "stocks-access";
 const KEY_PARAMETER: &str = "/stocks/polygon-api-key";
 const KEY: &str = "demo-key-from-ssm";
 
@@ -219,6 +226,9 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
         .send()
         .await
         .unwrap();
+    // …and the access table, with one token.
+    let access = stocks_core::adapters::DynamoAccessStore::new(moto.access_table(ACCESS_TABLE).await, ACCESS_TABLE);
+    let (token, record) = access.create("ci", 60).await.unwrap();
 
     // The local stack: @connections and the demo market (its own handlers stay idle here).
     let stack = Stack::start(config()).await;
@@ -236,8 +246,11 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
                 ("QUEUE_URL".into(), jobs_url.clone()),
                 ("CALLBACK_URL".into(), callback.clone()),
                 ("REPORT_WINDOW_DAYS".into(), "30".into()),
+                ("ACCESS_TABLE".into(), ACCESS_TABLE.into()),
             ]),
+            "stocks-authorizer" => env.extend([("ACCESS_TABLE".into(), ACCESS_TABLE.into())]),
             "stocks-worker" => env.extend([
+                ("QUEUE_URL".into(), jobs_url.clone()),
                 ("CALLBACK_URL".into(), callback.clone()),
                 ("POLYGON_API_KEY_PARAM".into(), KEY_PARAMETER.into()),
                 ("POLYGON_BASE_URL".into(), format!("http://{}", stack.addr())),
@@ -250,6 +263,22 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
         start_function(&bin, &env, &log, &mut processes);
         logs.insert(name, log);
     }
+
+    // The authorizer: the token lets the connection in, with its grant; another does not.
+    let mut authorize = fixture("websocket-authorizer.json");
+    authorize["queryStringParameters"] = json!({"token": token.reveal()});
+    authorize["multiValueQueryStringParameters"] = json!({"token": [token.reveal()]});
+    let allowed = invoke(port, "stocks-authorizer", &authorize, &scratch);
+    assert_eq!(
+        allowed["policyDocument"]["Statement"][0]["Effect"], "Allow",
+        "{allowed}"
+    );
+    assert_eq!(allowed["context"]["tokenId"], record.token_id.as_str());
+    let stranger = stocks_core::adapters::access::new_token();
+    authorize["queryStringParameters"] = json!({"token": stranger.reveal()});
+    authorize["multiValueQueryStringParameters"] = json!({"token": [stranger.reveal()]});
+    let denied = invoke(port, "stocks-authorizer", &authorize, &scratch);
+    assert_eq!(denied["policyDocument"]["Statement"][0]["Effect"], "Deny", "{denied}");
 
     // $connect
     let connected = invoke(port, "stocks-connect", &fixture("websocket-connect.json"), &scratch);
@@ -265,8 +294,29 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
     message["requestContext"]["connectionId"] = connection_id.clone().into();
     message["requestContext"]["requestTimeEpoch"] = chrono::Utc::now().timestamp_millis().into();
     message["body"] = r#"{"action":"stocksaction","ticker":"MSFT","from":"2024-10-01","to":"2024-10-31"}"#.into();
+    // What API Gateway adds to every event of a connection the authorizer allowed.
+    message["requestContext"]["authorizer"] = allowed["context"].clone();
     let answered = invoke(port, "stocks-ingress", &message, &scratch);
     assert_eq!(answered["statusCode"], 200);
+    // The ingress counted the request against the token's minute, in DynamoDB.
+    let counters = moto
+        .dynamodb_client()
+        .scan()
+        .table_name(ACCESS_TABLE)
+        .send()
+        .await
+        .unwrap();
+    let counted: Vec<_> = counters
+        .items()
+        .iter()
+        .filter(|item| {
+            item["pk"]
+                .as_s()
+                .is_ok_and(|pk| pk.starts_with(&format!("rate#{}#", record.token_id)))
+        })
+        .collect();
+    assert_eq!(counted.len(), 1, "one rate item");
+    assert_eq!(counted[0]["count"].as_n().unwrap(), "1");
     let ack = next_message(&mut ws).await;
     assert_eq!(
         (ack.status_code, ack.request_id.as_deref()),

@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod dlq;
 mod lambda_runtime;
+mod tokens;
 
 /// `stocksctl dlq replay --execute` of everything in `dlq_url` back to `jobs_url`.
 pub async fn replay_everything(

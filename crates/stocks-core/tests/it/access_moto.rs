@@ -1,0 +1,130 @@
+//! `DynamoAccessStore` against moto, a real DynamoDB wire implementation: tokens created,
+//! listed and revoked; the conditional counter reaching its limit; a missing table in words.
+
+use stocks_core::adapters::DynamoAccessStore;
+use stocks_core::adapters::access::TokenAdminError;
+use stocks_core::domain::TokenId;
+use stocks_core::ports::{AccessError, AccessStore, RateDecision};
+use stocks_testkit::MotoServer;
+
+async fn store(moto: &MotoServer) -> DynamoAccessStore {
+    DynamoAccessStore::new(moto.access_table("stocks-access").await, "stocks-access")
+}
+
+#[tokio::test]
+async fn a_created_token_is_found_by_its_hash_and_listed_without_it() {
+    let moto = MotoServer::start();
+    let store = store(&moto).await;
+    let (token, record) = store.create("ci", 60).await.unwrap();
+    assert_eq!(record.token_id, token.hash().token_id());
+    assert_eq!(store.token(&token.hash()).await.unwrap(), Some(record.clone()));
+    assert_eq!(
+        store
+            .token(&stocks_core::adapters::access::new_token().hash())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let listed = store.list().await.unwrap();
+    assert_eq!(listed, [record]);
+    let shown = serde_json::to_string(&listed).unwrap();
+    assert!(!shown.contains(token.reveal()) && !shown.contains(&token.hash().to_hex()));
+
+    // What is stored is the hash, never the token.
+    let items = moto
+        .dynamodb_client()
+        .scan()
+        .table_name("stocks-access")
+        .send()
+        .await
+        .unwrap();
+    let dump = format!("{:?}", items.items());
+    assert!(!dump.contains(token.reveal()), "the token itself is never stored");
+    assert!(dump.contains(&format!("token#{}", token.hash().to_hex())));
+}
+
+#[tokio::test]
+async fn names_are_unique_among_live_tokens_and_revocation_is_by_name() {
+    let moto = MotoServer::start();
+    let store = store(&moto).await;
+    let (token, _) = store.create("ci", 60).await.unwrap();
+    assert!(matches!(
+        store.create("ci", 60).await,
+        Err(TokenAdminError::NameTaken(_))
+    ));
+    let revoked = store.revoke("ci").await.unwrap();
+    assert!(revoked.revoked_at.is_some());
+    let found = store.token(&token.hash()).await.unwrap().unwrap();
+    assert!(
+        found.revoked_at.is_some(),
+        "a revoked token is still known, and refused"
+    );
+    assert!(matches!(store.revoke("ci").await, Err(TokenAdminError::NoSuchToken(_))));
+    assert!(store.create("ci", 30).await.is_ok(), "the name is free again");
+    assert!(matches!(
+        store.create("a b", 30).await,
+        Err(TokenAdminError::InvalidName(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_counter_stops_at_the_limit_with_a_conditional_write() {
+    let moto = MotoServer::start();
+    let store = store(&moto).await;
+    let id = TokenId::parse("0123456789ab").unwrap();
+    let minute = 29_925_240;
+    for _ in 0..3 {
+        assert_eq!(
+            store.count_request(&id, minute, 3).await.unwrap(),
+            RateDecision::Counted
+        );
+    }
+    assert_eq!(
+        store.count_request(&id, minute, 3).await.unwrap(),
+        RateDecision::OverLimit
+    );
+    assert_eq!(
+        store.count_request(&id, minute + 1, 3).await.unwrap(),
+        RateDecision::Counted,
+        "a new minute"
+    );
+    let item = moto
+        .dynamodb_client()
+        .get_item()
+        .table_name("stocks-access")
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("rate#{id}#{minute}")),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        item["count"].as_n().unwrap(),
+        "3",
+        "the refused request was not counted"
+    );
+    let expires: i64 = item["expiresAt"].as_n().unwrap().parse().unwrap();
+    assert_eq!(
+        expires,
+        (minute + 1) * 60 + 3600,
+        "kept an hour past its minute, then TTL"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_table_is_said_in_words() {
+    let moto = MotoServer::start();
+    let store = DynamoAccessStore::new(moto.dynamodb_client(), "nope");
+    let err = store
+        .token(&stocks_core::adapters::access::new_token().hash())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccessError::NoSuchTable { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "no such table: nope");
+    let err = store.list().await.unwrap_err();
+    assert_eq!(err.to_string(), "no such table: nope");
+}
