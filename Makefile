@@ -34,15 +34,19 @@ help: ## List the targets
 # ----------------------------------------------------------------------------- develop
 
 .PHONY: dev
-dev: ## Run the whole service locally (no AWS, no Polygon key): ws://127.0.0.1:8080/local
+dev: ## Run the whole service locally (no AWS, no Polygon key): ws://127.0.0.1:8080/local, console at http://127.0.0.1:8080/
 	cargo run --locked --package stocksctl -- local $(ARGS)
 
 .PHONY: test
 test: lint test-rust test-terraform test-lambdas ## Run every test (installs its tools under target/ first)
 
 .PHONY: test-rust
-test-rust: $(TEST_TOOLS) ## The Rust tests: unit, handlers, adapters, local stack, moto
+test-rust: $(TEST_TOOLS) browser ## The Rust tests: unit, handlers, adapters, local stack, moto, the console in Chromium
 	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server cargo test --workspace --locked
+
+.PHONY: browser
+browser: ## Install headless Chromium and chromedriver (apt-get) when missing, for the console test
+	scripts/install-browser.sh
 
 .PHONY: test-terraform
 test-terraform: $(TF_TOOLS) $(CHECKOV) $(SCHEMA_WHEEL) ## terraform fmt, checkov, structure and provider-schema tests, offline

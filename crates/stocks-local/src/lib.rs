@@ -5,6 +5,7 @@
 //! /STAGE/@connections/{id}              @connections API (POST, GET, DELETE)   ← ingress and worker, via the AWS SDK
 //! /v2/aggs/ticker/{T}/range/1/day/…     demo market (Polygon's shape)          ← worker, via its reqwest client
 //! /_local/…                             stats, DLQ, connections, requests, faults
+//! /                                     the web console (a browser client of the WebSocket API)
 //! ```
 //!
 //! Jobs go through an in-memory queue with SQS semantics (or a real SQS endpoint); an
@@ -22,10 +23,12 @@
 //! - [`mapping`] — the event-source mapping that invokes the worker.
 //! - [`market`] — the synthetic demo market and its fault injection.
 //! - [`admin`] — the `/_local` endpoints.
+//! - [`console`] — the web console at `GET /`.
 
 pub mod access;
 pub mod admin;
 pub mod config;
+pub mod console;
 pub mod gateway;
 pub mod mapping;
 pub mod market;
@@ -71,6 +74,11 @@ pub fn ready_line(addr: SocketAddr, config: &LocalConfig) -> String {
         "listening on ws://{addr}/{} (market: {market}; queue: {queue}; auth: {auth})",
         config.stage
     )
+}
+
+/// The line printed after [`ready_line`]: where a browser finds the console.
+pub fn console_line(addr: SocketAddr) -> String {
+    format!("console at http://{addr}/ (open it in a browser)")
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every connection (1001) and
@@ -205,7 +213,9 @@ fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>)
             get(market::aggregates),
         );
     }
-    gateway_routes.merge(market_routes.with_state(market))
+    gateway_routes
+        .merge(market_routes.with_state(market))
+        .merge(console::routes(stage))
 }
 
 /// A local stack serving in this process on a free loopback port, stopped when dropped (for

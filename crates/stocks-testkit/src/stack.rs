@@ -67,6 +67,20 @@ impl Stack {
         &self.http
     }
 
+    /// `POST /_local/tokens` (`--auth tokens`): a new token, shown this once.
+    pub async fn create_token(&self, name: &str, rate_per_minute: u32) -> String {
+        let response = self
+            .http
+            .post(self.http_url("/_local/tokens"))
+            .json(&serde_json::json!({"name": name, "ratePerMinute": rate_per_minute}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         self.http
             .get(self.http_url(path))

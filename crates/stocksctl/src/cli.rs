@@ -183,7 +183,8 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 
 /// Ask for one report and print it.
 ///
-/// Prints the 202 ack, then the report as a table (or every frame as JSON with --json). While
+/// Prints the 202 ack, then the report as a table with a sparkline of the daily closes (the bars
+/// themselves with --series, or every frame as JSON with --json). While
 /// the job waits for market quota it says "queued, retrying in N s" and keeps the connection
 /// alive with pings.
 /// Exit status: 0 report, 1 error message from the service, 2 no answer (could not connect,
@@ -212,6 +213,11 @@ pub struct GetArgs {
     /// Print every server frame as raw JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Print the daily bars the report was computed from as a table (by default a one-line
+    /// sparkline of the closes).
+    #[arg(long)]
+    pub series: bool,
 
     /// Give up after this many seconds without a final answer (a wait the server announces
     /// with "queued, retrying in N s" comes on top).

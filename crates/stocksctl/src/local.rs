@@ -77,6 +77,7 @@ pub async fn run(args: &LocalArgs, shutdown: impl std::future::Future<Output = (
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("cannot read the listening address")?;
     println!("{}", stocks_local::ready_line(addr, &config));
+    println!("{}", stocks_local::console_line(addr));
     stocks_local::serve(listener, config, shutdown)
         .await
         .map_err(|e| anyhow!(stocks_core::ports::error_chain(&e)))

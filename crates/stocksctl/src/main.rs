@@ -51,12 +51,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// One short line per event on stderr; RUST_LOG overrides (e.g. `RUST_LOG=debug`).
+/// One short line per event on stderr (coloured only on a terminal); RUST_LOG overrides (e.g. `RUST_LOG=debug`).
 fn init_terminal_logs() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,stocks_local=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .with_timer(tracing_subscriber::fmt::time::ChronoLocal::new("%H:%M:%S%.3f".into()))
         .compact()

@@ -1,9 +1,9 @@
 //! The job: what the ingress puts on the queue and the worker takes off it.
 //!
 //! `{"v":1,"requestId":"…","connectionId":"…","ticker":"MSFT","from":"…","to":"…",
-//! "disconnect":true,"enqueuedAt":"RFC 3339"}`, plus `"progress":true` and `"deferrals":N` when
-//! they are not false and 0 (so jobs written by the previous build still parse, and jobs that
-//! use neither look exactly as before). Versioned so a future shape can be rolled out while old
+//! "disconnect":true,"enqueuedAt":"RFC 3339"}`, plus `"progress":true`, `"series":true` and
+//! `"deferrals":N` when they are not false and 0 (so jobs written by the previous build still
+//! parse, and jobs that use none of them look exactly as before). Versioned so a future shape can be rolled out while old
 //! messages are still in flight; a body this build cannot read is dead-lettered, never retried
 //! forever.
 
@@ -36,6 +36,9 @@ pub struct Job {
     /// Tell the client each time the job waits for market quota (`"progress": true`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub progress: bool,
+    /// Put the daily bars used into the report (`"series": true`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub series: bool,
     /// How many times the worker has put the job back to wait for market quota.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deferrals: u32,
@@ -85,6 +88,7 @@ impl Job {
             disconnect: request.disconnect,
             enqueued_at,
             progress: request.progress,
+            series: request.series,
             deferrals: 0,
         }
     }
@@ -183,7 +187,7 @@ mod tests {
         // Written before `progress` and `deferrals` existed.
         let old = r#"{"v":1,"requestId":"req-1","connectionId":"conn-1=","ticker":"MSFT","from":"2026-10-01","to":"2026-10-31","disconnect":true,"enqueuedAt":"2026-11-24T10:00:00Z"}"#;
         let job = Job::parse(old).unwrap();
-        assert_eq!((job.progress, job.deferrals), (false, 0));
+        assert_eq!((job.progress, job.series, job.deferrals), (false, false, 0));
         assert_eq!(job, self::job());
         assert_eq!(job.to_json(), old, "and is written back byte for byte");
     }
@@ -204,6 +208,21 @@ mod tests {
             (Some(true), Some(2))
         );
         assert_eq!(Job::parse(&again.to_json()).unwrap(), again, "round trip");
+    }
+
+    #[test]
+    fn a_request_for_the_series_is_carried_through_every_deferral() {
+        let request = StockRequest::parse(
+            r#"{"ticker":"MSFT","series":true}"#,
+            parse_date("2026-11-24").unwrap(),
+            WindowDays::DEFAULT,
+        )
+        .unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z").unwrap().to_utc();
+        let job = Job::new("req-1", "conn-1=", &request, at).deferred();
+        let json: serde_json::Value = serde_json::from_str(&job.to_json()).unwrap();
+        assert_eq!(json["series"], true);
+        assert!(Job::parse(&job.to_json()).unwrap().series);
     }
 
     #[test]

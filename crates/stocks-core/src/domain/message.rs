@@ -8,7 +8,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{DateWindow, Report, Ticker};
+use super::{DateWindow, Report, SeriesBar, Ticker};
 
 /// The stable error codes of the client protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,6 +92,9 @@ pub struct ClientMessage {
     /// On a `queued` notice: when the job will be tried again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_in_seconds: Option<u64>,
+    /// On a 200 asked with `"series": true`: the daily bars used, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<SeriesBar>>,
 }
 
 impl ClientMessage {
@@ -131,6 +134,12 @@ impl ClientMessage {
             bars: Some(bars),
             ..Self::bare(200, "success")
         }
+    }
+
+    /// The same 200 with the bars it was computed from (`"series": true`).
+    pub fn with_series(mut self, series: Vec<SeriesBar>) -> Self {
+        self.series = Some(series);
+        self
     }
 
     /// An error frame. `message` must be a fixed sentence (or built only from validated values):
@@ -210,6 +219,7 @@ impl ClientMessage {
             to: None,
             bars: None,
             retry_in_seconds: None,
+            series: None,
         }
     }
 
@@ -281,6 +291,88 @@ mod tests {
         assert_eq!(json["bars"], 22);
         assert!(json.get("error").is_none());
         assert!(msg.is_terminal());
+    }
+
+    fn bars(n: usize, level: f64) -> Vec<crate::domain::Bar> {
+        let first = chrono::NaiveDate::from_ymd_opt(2021, 11, 24).unwrap();
+        (0..n)
+            .map(|i| crate::domain::Bar {
+                o: level * 1.0013,
+                h: level * 1.0178,
+                l: level * 0.9876,
+                c: level * 1.0041,
+                v: 123_456_789.0,
+                vw: Some(level),
+                t: (first + chrono::Days::new(i as u64))
+                    .and_hms_opt(5, 0, 0)
+                    .unwrap()
+                    .and_utc()
+                    .timestamp_millis(),
+                n: Some(987_654),
+            })
+            .collect()
+    }
+
+    fn october() -> DateWindow {
+        DateWindow::new(parse_date("2026-10-01").unwrap(), parse_date("2026-10-31").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn without_series_the_200_is_what_it_always_was() {
+        let b = bars(3, 416.03);
+        let report = Report::from_bars(&b).unwrap();
+        let plain = ClientMessage::report("r", &msft(), &october(), report, b.len());
+        assert!(!plain.to_json().contains("series"));
+        let json: serde_json::Value = serde_json::from_str(&plain.to_json()).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "bars",
+                "from",
+                "message",
+                "reportData",
+                "requestId",
+                "statusCode",
+                "ticker",
+                "to"
+            ],
+            "the seed's fields and ours, nothing new"
+        );
+    }
+
+    #[test]
+    fn with_series_the_200_carries_the_bars_oldest_first() {
+        let mut b = bars(3, 416.03);
+        b.reverse();
+        let report = Report::from_bars(&b).unwrap();
+        let msg = ClientMessage::report("r", &msft(), &october(), report, b.len()).with_series(SeriesBar::series(&b));
+        let json: serde_json::Value = serde_json::from_str(&msg.to_json()).unwrap();
+        let series = json["series"].as_array().unwrap();
+        assert_eq!(series.len(), 3);
+        assert_eq!(
+            series[0],
+            serde_json::json!({"t": "2021-11-24", "o": 416.03 * 1.0013, "h": 416.03 * 1.0178, "l": 416.03 * 0.9876, "c": 416.03 * 1.0041, "v": 123456789.0})
+        );
+        assert_eq!(series[2]["t"], "2021-11-26", "oldest first");
+    }
+
+    #[test]
+    fn five_years_of_bars_stay_well_under_api_gateways_128_kb() {
+        // 5 × 252 trading days, at BRK.A's price level (the longest numbers there are).
+        let b = bars(1262, 690_000.0);
+        let report = Report::from_bars(&b).unwrap();
+        let msg = ClientMessage::report(
+            "TWegAFhjoAMFyNw=",
+            &Ticker::parse("BRK.A").unwrap(),
+            &october(),
+            report,
+            b.len(),
+        )
+        .with_series(SeriesBar::series(&b));
+        let size = msg.to_json().len();
+        assert!(size < 128 * 1024, "{size} bytes");
+        assert!(size < 120 * 1024, "with room to spare: {size} bytes");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use dead_letter::{DeadLetter, FailureReason, attribute};
 pub use job::{Job, JobError};
 pub use market_close::next_market_close;
 pub use message::{ClientMessage, ErrorCode};
-pub use report::{Bar, Report};
+pub use report::{Bar, Report, SeriesBar};
 pub use request::{MAX_BODY_BYTES, Rejection, STOCKS_ACTION, StockRequest, unrouted};
 pub use ticker::{Ticker, TickerError};
 pub use token::{Grant, MAX_RATE_PER_MINUTE, Token, TokenError, TokenHash, TokenId, TokenRecord, valid_token_name};

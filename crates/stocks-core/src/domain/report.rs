@@ -29,6 +29,40 @@ pub struct Bar {
     pub n: Option<u64>,
 }
 
+/// One daily bar as a client sees it in a 200's `series`: the day, and its prices and volume.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeriesBar {
+    /// The trading day (UTC date of the bar's start: Polygon stamps daily bars at midnight New
+    /// York time, which is the same date in UTC).
+    pub t: chrono::NaiveDate,
+    pub o: f64,
+    pub h: f64,
+    pub l: f64,
+    pub c: f64,
+    pub v: f64,
+}
+
+impl SeriesBar {
+    /// `None` for a bar whose timestamp is not a date (never from Polygon).
+    pub fn from_bar(bar: &Bar) -> Option<Self> {
+        Some(Self {
+            t: chrono::DateTime::from_timestamp_millis(bar.t)?.date_naive(),
+            o: bar.o,
+            h: bar.h,
+            l: bar.l,
+            c: bar.c,
+            v: bar.v,
+        })
+    }
+
+    /// The bars oldest first, as a 200's `series`.
+    pub fn series(bars: &[Bar]) -> Vec<Self> {
+        let mut series: Vec<Self> = bars.iter().filter_map(Self::from_bar).collect();
+        series.sort_by_key(|b| b.t);
+        series
+    }
+}
+
 /// The `reportData` object sent to clients. Field order matches the seed.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -23,6 +23,8 @@ pub struct StockRequest {
     pub disconnect: bool,
     /// Send a `queued` notice each time the job waits for market quota.
     pub progress: bool,
+    /// Put the daily bars used into the 200 (`series`).
+    pub series: bool,
 }
 
 /// A request refused with a 400 (or any other client error).
@@ -66,6 +68,7 @@ impl StockRequest {
         let to = optional_string(&fields, "to")?;
         let disconnect = optional_bool(&fields, "disconnect", true)?;
         let progress = optional_bool(&fields, "progress", false)?;
+        let series = optional_bool(&fields, "series", false)?;
         let ticker = Ticker::parse(ticker.unwrap_or("")).map_err(|e| match e {
             TickerError::Missing => Rejection::new(ErrorCode::TickerRequired, "A ticker is required."),
             TickerError::Malformed => Rejection::new(
@@ -82,6 +85,7 @@ impl StockRequest {
             window,
             disconnect,
             progress,
+            series,
         })
     }
 }
@@ -184,6 +188,8 @@ mod tests {
         assert!(!r.progress, "no progress unless asked");
         let r = parse(r#"{"ticker":"KO","progress":true}"#).unwrap();
         assert!(r.progress);
+        assert!(!r.series, "no series unless asked");
+        assert!(parse(r#"{"ticker":"KO","series":true}"#).unwrap().series);
     }
 
     #[test]
@@ -230,6 +236,8 @@ mod tests {
             r#"{"ticker":"MSFT","progress":"yes"}"#,
             r#"{"ticker":"MSFT","progress":1}"#,
             r#"{"ticker":"MSFT","progress":null}"#,
+            r#"{"ticker":"MSFT","series":"yes"}"#,
+            r#"{"ticker":"MSFT","series":[]}"#,
         ] {
             assert_eq!(code(body), ErrorCode::BadRequest, "{body}");
         }

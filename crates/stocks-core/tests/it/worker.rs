@@ -9,7 +9,7 @@ use stocks_core::domain::{ErrorCode, FailureReason};
 use stocks_core::handlers::{Outcome, Worker, WorkerSettings};
 use stocks_core::ports::CallbackUrl;
 use stocks_testkit::{
-    FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue, Journal, bar, job_body, sqs_event, sqs_record,
+    FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue, Journal, bar, job_body, job_json, sqs_event, sqs_record,
 };
 use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -144,10 +144,36 @@ async fn report_is_posted_then_the_connection_closed() {
     assert_eq!((data.min_stock, data.max_stock), (411.62, 419.75));
     assert_eq!((data.min_volume, data.max_volume), (16_523_947.0, 20_417_513.0));
     assert_eq!(h.connections.deleted(), ["c1"]);
+    assert_eq!(report.series, None, "no bars unless the client asked for them");
 
     let requests = h.polygon.received_requests().await.unwrap();
     assert_eq!(requests[0].url.query(), Some("adjusted=true&sort=asc&limit=50000"));
     assert_key_only_in_header(&requests);
+}
+
+#[tokio::test]
+async fn a_job_asking_for_the_series_gets_the_bars_it_was_computed_from() {
+    let h = harness().await;
+    let mut page = msft_page();
+    // Polygon sends them oldest first; the worker must not rely on it.
+    page["results"].as_array_mut().unwrap().reverse();
+    answer(&h.polygon, ResponseTemplate::new(200).set_body_json(page)).await;
+    let mut job = job_json("MSFT", "c1", true);
+    job["series"] = json!(true);
+    h.worker
+        .handle(sqs_event(vec![sqs_record("m1", &job.to_string(), 1)]))
+        .await;
+
+    let report = &h.connections.messages_to("c1")[0];
+    assert_eq!(report.status_code, 200);
+    let series = report.series.as_ref().expect("the series was asked for");
+    assert_eq!(series.len(), report.bars.unwrap() as usize);
+    let days: Vec<String> = series.iter().map(|b| b.t.to_string()).collect();
+    assert_eq!(days, ["2024-10-01", "2024-10-02", "2024-10-03"], "oldest first");
+    assert_eq!(
+        (series[1].o, series[1].h, series[1].l, series[1].c, series[1].v),
+        (414.27, 419.75, 414.13, 417.13, 19_034_202.0)
+    );
 }
 
 #[tokio::test]

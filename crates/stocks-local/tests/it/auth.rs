@@ -17,20 +17,6 @@ async fn stack() -> Stack {
     .await
 }
 
-/// `POST /_local/tokens`: the new token.
-async fn create(stack: &Stack, name: &str, rate: u32) -> String {
-    let response = stack
-        .http()
-        .post(stack.http_url("/_local/tokens"))
-        .json(&serde_json::json!({"name": name, "ratePerMinute": rate}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
 /// Connects with this raw query string: the socket, or the HTTP status of the refusal.
 async fn connect(stack: &Stack, query: &str) -> Result<Ws, u16> {
     let url = if query.is_empty() {
@@ -69,7 +55,7 @@ async fn a_live_token_connects_and_its_requests_a_minute_are_limited() {
         tokio::time::sleep(std::time::Duration::from_secs(u64::from(61 - second))).await;
     }
     let stack = stack().await;
-    let token = create(&stack, "ci", 2).await;
+    let token = stack.create_token("ci", 2).await;
     let mut ws = connect(&stack, &format!("token={token}"))
         .await
         .expect("a live token connects");
@@ -96,8 +82,8 @@ async fn a_live_token_connects_and_its_requests_a_minute_are_limited() {
 #[tokio::test]
 async fn every_hostile_token_is_refused_at_the_handshake() {
     let stack = stack().await;
-    let valid = Token::parse(&create(&stack, "ci", 60).await).unwrap();
-    let revoked = Token::parse(&create(&stack, "old", 60).await).unwrap();
+    let valid = Token::parse(&stack.create_token("ci", 60).await).unwrap();
+    let revoked = Token::parse(&stack.create_token("old", 60).await).unwrap();
     let gone = stack
         .http()
         .delete(stack.http_url("/_local/tokens/old"))
@@ -127,7 +113,7 @@ async fn every_hostile_token_is_refused_at_the_handshake() {
 #[tokio::test]
 async fn the_tokens_api_lists_without_secrets_and_revokes() {
     let stack = stack().await;
-    let token = create(&stack, "alice", 30).await;
+    let token = stack.create_token("alice", 30).await;
     assert!(Token::parse(&token).is_ok(), "{token}");
     let duplicate = stack
         .http()

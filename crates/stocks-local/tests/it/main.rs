@@ -4,6 +4,7 @@
 
 mod apis;
 mod auth;
+mod console;
 mod local;
 mod quota;
 mod sqs_mode;

@@ -48,6 +48,48 @@ async fn get_prints_the_report_and_exits_0() {
         assert!(stdout.contains(field), "{field} missing:\n{stdout}");
     }
     assert!(String::from_utf8_lossy(&out.stderr).contains("accepted MSFT"));
+    // Under the report, the 23 closes as a sparkline: plain text, since stdout is a pipe.
+    let spark = stdout.lines().last().unwrap();
+    assert!(spark.starts_with("  close "), "{stdout}");
+    let blocks = spark.chars().filter(|c| ('▁'..='█').contains(c)).count();
+    assert_eq!(blocks, 23, "{spark}");
+    assert!(!stdout.contains('\x1b'), "no escape codes into a pipe");
+}
+
+#[tokio::test]
+async fn get_series_prints_the_bars_the_report_was_computed_from() {
+    let stack = Stack::start(config()).await;
+    let url = stack.ws_url();
+    let args = [
+        "get",
+        "MSFT",
+        "--url",
+        &url,
+        "--from",
+        "2024-10-01",
+        "--to",
+        "2024-10-31",
+        "--series",
+    ];
+    let out = stocksctl(&args).await;
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let days: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.starts_with("2024-10-"))
+        .collect();
+    assert_eq!(days.len(), 23, "{stdout}");
+    assert_eq!((days[0], days[22]), ("2024-10-01", "2024-10-31"), "oldest first");
+    let expected =
+        stocks_local::market::daily_bars("MSFT", "2024-10-01".parse().unwrap(), "2024-10-31".parse().unwrap());
+    let first_close = format!("{:.2}", expected[0].c);
+    let first_line = stdout.lines().find(|l| l.starts_with("  2024-10-01")).unwrap();
+    assert_eq!(
+        first_line.split_whitespace().nth(4),
+        Some(first_close.as_str()),
+        "{first_line}"
+    );
 }
 
 #[tokio::test]
@@ -158,23 +200,36 @@ async fn get_says_it_is_queued_and_pings_while_the_job_waits_for_quota() {
 }
 
 #[test]
-fn local_prints_one_ready_line_and_stops_on_sigterm() {
+fn local_prints_its_ready_line_and_console_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
         .args(["local", "--listen", "127.0.0.1:0", "--stage", "dev"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    stdout.read_line(&mut line).unwrap();
     assert!(line.starts_with("listening on ws://127.0.0.1:"), "{line}");
     assert!(
         line.contains("/dev (market: demo — synthetic prices, not real quotes"),
         "{line}"
     );
     let url = line.split_whitespace().nth(2).unwrap().to_owned();
+    let mut console = String::new();
+    stdout.read_line(&mut console).unwrap();
+    let page = console.split_whitespace().nth(2).unwrap();
+    assert_eq!(page, url.replace("ws://", "http://").replace("/dev", "/"), "{console}");
+    let (content_type, html) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let response = reqwest::get(page).await.unwrap();
+        let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+        (content_type, response.text().await.unwrap())
+    });
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(
+        html.contains("data-stage=\"dev\""),
+        "the console is served for this stage"
+    );
 
     let got = Command::new(BIN).args(["get", "AMZN", "--url", &url]).output().unwrap();
     assert_eq!(got.status.code(), Some(0), "{}", String::from_utf8_lossy(&got.stderr));

@@ -36,7 +36,7 @@ use tracing::{Instrument, Span, error, field, info, info_span, warn};
 pub use deferral::deferral_delay;
 use deliveries::{Deliveries, Seen};
 
-use crate::domain::{ClientMessage, DeadLetter, FailureReason, Job, Report};
+use crate::domain::{ClientMessage, DeadLetter, FailureReason, Job, Report, SeriesBar};
 use crate::ports::{
     CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError, error_chain,
 };
@@ -254,7 +254,14 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
         match self.market.daily_bars(&job.ticker, &window).await {
             Ok(bars) => {
                 let message = match Report::from_bars(&bars) {
-                    Some(report) => ClientMessage::report(&job.request_id, &job.ticker, &window, report, bars.len()),
+                    Some(report) => {
+                        let message = ClientMessage::report(&job.request_id, &job.ticker, &window, report, bars.len());
+                        if job.series {
+                            message.with_series(SeriesBar::series(&bars))
+                        } else {
+                            message
+                        }
+                    }
                     None => ClientMessage::no_results(&job.request_id, &job.ticker, &window),
                 };
                 self.deliver(&job, &message).await

@@ -1,12 +1,16 @@
 //! `stocksctl get`: ask for one report over a WebSocket, local (`ws://`) or deployed (`wss://`).
 //!
-//! Prints the ack, then the report as a table (or every frame as raw JSON with `--json`). It
-//! asks for progress: while the job waits for market quota it shows "queued, retrying in N s",
+//! Prints the ack, then the report as a table with a sparkline of the daily closes (or the bars
+//! as a table with `--series`, or every frame as raw JSON with `--json`). It asks for progress
+//! and the series: while the job waits for market quota it shows "queued, retrying in N s",
 //! gives the wait that long on top of `--timeout`, and pings so the idle connection is not
 //! dropped (API Gateway closes idle connections after 10 minutes).
 //! Exit status: 0 a report arrived, 1 the server answered with an error, 2 no answer (could not
 //! connect, the connection dropped, or the timeout passed).
 
+mod render;
+
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -26,6 +30,8 @@ pub struct GetRequest {
     pub from: Option<String>,
     pub to: Option<String>,
     pub json: bool,
+    /// Print the daily bars as a table instead of the sparkline.
+    pub series: bool,
     /// Without a final answer for this long (beyond any announced wait), give up.
     pub timeout: Duration,
     /// How often to ping while waiting.
@@ -49,6 +55,7 @@ impl GetRequest {
             from: args.from.clone(),
             to: args.to.clone(),
             json: args.json,
+            series: args.series,
             timeout: Duration::from_secs(args.timeout),
             ping_every: args.ping_every.max(Duration::from_millis(10)),
         }
@@ -67,7 +74,7 @@ impl GetOutcome {
 
 /// The frame `get` sends.
 pub fn request_frame(req: &GetRequest) -> String {
-    let mut body = serde_json::json!({"action": STOCKS_ACTION, "ticker": req.ticker, "progress": true});
+    let mut body = serde_json::json!({"action": STOCKS_ACTION, "ticker": req.ticker, "progress": true, "series": true});
     if let Some(from) = &req.from {
         body["from"] = from.as_str().into();
     }
@@ -76,6 +83,8 @@ pub fn request_frame(req: &GetRequest) -> String {
     }
     body.to_string()
 }
+
+pub use render::{render_error, render_report};
 
 pub async fn run(req: &GetRequest) -> GetOutcome {
     let spinner = ProgressBar::new_spinner();
@@ -184,7 +193,16 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
         };
         if !req.json {
             spinner.suspend(|| match outcome {
-                GetOutcome::Report => print!("{}", render_report(&msg)),
+                GetOutcome::Report => {
+                    print!("{}", render_report(&msg));
+                    match (&msg.series, req.series) {
+                        (Some(series), true) => print!("{}", render::series_table(series)),
+                        (Some(series), false) => {
+                            print!("{}", render::sparkline(series, std::io::stdout().is_terminal()))
+                        }
+                        (None, _) => {}
+                    }
+                }
                 _ => eprintln!("{}", render_error(&msg)),
             });
         }
@@ -192,42 +210,6 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
         return outcome;
     }
     GetOutcome::NoAnswer("the server closed the connection without a final answer".into())
-}
-
-/// The report as a small table.
-pub fn render_report(msg: &ClientMessage) -> String {
-    let Some(r) = msg.report_data else { return String::new() };
-    let window = match (msg.from, msg.to) {
-        (Some(f), Some(t)) => format!("  {f} → {t}"),
-        _ => String::new(),
-    };
-    let bars = msg.bars.map(|n| format!("  ({n} daily bars)")).unwrap_or_default();
-    format!(
-        "{}{window}{bars}\n  avgStock   {:>16.4}\n  minStock   {:>16.4}\n  maxStock   {:>16.4}\n  minVolume  {:>16}\n  maxVolume  {:>16}\n",
-        msg.ticker.as_deref().unwrap_or("?"),
-        r.avg_stock,
-        r.min_stock,
-        r.max_stock,
-        thousands(r.min_volume),
-        thousands(r.max_volume),
-    )
-}
-
-pub fn render_error(msg: &ClientMessage) -> String {
-    let code = msg.error.map_or_else(|| "ERROR".to_owned(), |c| c.to_string());
-    format!("error: {code} ({}): {}", msg.status_code, msg.message)
-}
-
-fn thousands(v: f64) -> String {
-    let digits = format!("{:.0}", v.abs());
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if v < 0.0 { format!("-{out}") } else { out }
 }
 
 #[cfg(test)]
@@ -242,13 +224,14 @@ mod tests {
             from: None,
             to: None,
             json: false,
+            series: false,
             timeout: Duration::from_secs(1),
             ping_every: Duration::from_secs(60),
             token: None,
         };
         assert_eq!(
             request_frame(&req),
-            r#"{"action":"stocksaction","progress":true,"ticker":"MSFT"}"#
+            r#"{"action":"stocksaction","progress":true,"series":true,"ticker":"MSFT"}"#
         );
         req.from = Some("2026-10-01".into());
         req.to = Some("2026-10-31".into());
@@ -268,6 +251,7 @@ mod tests {
             from: None,
             to: None,
             json: false,
+            series: false,
             timeout: Duration::from_secs(1),
             ping_every: Duration::from_secs(60),
         };
@@ -277,36 +261,5 @@ mod tests {
             connect_url(&req).unwrap(),
             "wss://abc.execute-api.eu-west-1.amazonaws.com/prod?token=stk_a%2Bb%2Fc"
         );
-    }
-
-    #[test]
-    fn renders_reports_and_errors() {
-        let msg: ClientMessage = serde_json::from_str(
-            r#"{"statusCode":200,"message":"success","reportData":{"avgStock":416.0283,"minStock":411.62,"maxStock":419.75,"minVolume":16523947.0,"maxVolume":20417513.0},"ticker":"MSFT","from":"2026-10-01","to":"2026-10-31","bars":22}"#,
-        )
-        .unwrap();
-        let table = render_report(&msg);
-        assert!(
-            table.starts_with("MSFT  2026-10-01 → 2026-10-31  (22 daily bars)\n"),
-            "{table}"
-        );
-        assert!(table.contains("minVolume        16,523,947"), "{table}");
-        assert!(table.contains("avgStock           416.0283"), "{table}");
-        let err: ClientMessage = serde_json::from_str(
-            r#"{"statusCode":400,"message":"A ticker is required.","reportData":null,"error":"TICKER_REQUIRED"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            render_error(&err),
-            "error: TICKER_REQUIRED (400): A ticker is required."
-        );
-    }
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0.0), "0");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(1000.0), "1,000");
-        assert_eq!(thousands(20_417_513.0), "20,417,513");
     }
 }
