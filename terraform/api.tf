@@ -91,39 +91,65 @@ resource "aws_apigatewayv2_stage" "this" {
     throttling_burst_limit   = var.throttling_burst_limit
     throttling_rate_limit    = var.throttling_rate_limit
     detailed_metrics_enabled = true
-    logging_level            = "ERROR"
-    data_trace_enabled       = false
+    # Execution logs need the account's API Gateway logging role, like access logs.
+    logging_level      = var.api_gateway_logging ? var.execution_logging_level : "OFF"
+    data_trace_enabled = false
   }
 
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.api_access.arn
-    format = jsonencode({
-      requestId          = "$context.requestId"
-      connectionId       = "$context.connectionId"
-      eventType          = "$context.eventType"
-      routeKey           = "$context.routeKey"
-      status             = "$context.status"
-      requestTime        = "$context.requestTimeEpoch"
-      sourceIp           = "$context.identity.sourceIp"
-      integrationLatency = "$context.integration.latency"
-      integrationStatus  = "$context.integration.status"
-      error              = "$context.error.message"
-    })
+  # Access logs need the region's API Gateway CloudWatch Logs role (`make preflight` checks it,
+  # `make bootstrap-logging` sets it); api_gateway_logging = false deploys without them.
+  dynamic "access_log_settings" {
+    for_each = var.api_gateway_logging ? [1] : []
+    content {
+      destination_arn = aws_cloudwatch_log_group.api_access[0].arn
+      format = jsonencode({
+        requestId          = "$context.requestId"
+        connectionId       = "$context.connectionId"
+        eventType          = "$context.eventType"
+        routeKey           = "$context.routeKey"
+        status             = "$context.status"
+        requestTime        = "$context.requestTimeEpoch"
+        sourceIp           = "$context.identity.sourceIp"
+        integrationLatency = "$context.integration.latency"
+        integrationStatus  = "$context.integration.status"
+        error              = "$context.error.message"
+      })
+    }
   }
 
-  depends_on = [aws_api_gateway_account.this]
+  # With manage_api_gateway_account = true the region's role must exist before the stage logs.
+  depends_on = [module.api_gateway_account, aws_cloudwatch_log_group.api_execution]
 }
 
 resource "aws_cloudwatch_log_group" "api_access" {
+  count = var.api_gateway_logging ? 1 : 0
+  #checkov:skip=CKV_AWS_158:Encrypted at rest with CloudWatch Logs' own keys; access logs hold connection ids and IPs, no secrets, and a CMK would need a key policy for the logs service in every region.
+
   name              = "/aws/apigateway/${var.name}-websocket/${var.stage_name}"
   retention_in_days = var.log_retention_days
-  #checkov:skip=CKV_AWS_158:Encrypted at rest with CloudWatch Logs' own keys; access logs hold connection ids and IPs, no secrets, and a CMK would need a key policy for the logs service in every region.
 }
 
-# API Gateway writes access and execution logs with an account-wide role.
-resource "aws_api_gateway_account" "this" {
-  count               = var.manage_api_gateway_account ? 1 : 0
-  cloudwatch_role_arn = aws_iam_role.api_gateway_logs[0].arn
+# Execution logs (off by default): API Gateway writes them to a group it names itself,
+# API-Gateway-Execution-Logs_{api-id}/{stage} — for REST APIs in the developer guide
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/rest-api-execution-logging.html),
+# and for WebSocket APIs too in AWS's troubleshooting article for "REST API or WebSocket API"
+# (https://repost.aws/knowledge-center/api-gateway-logs). Created here first, so it gets the
+# retention set here instead of never expiring.
+resource "aws_cloudwatch_log_group" "api_execution" {
+  count = var.api_gateway_logging && var.execution_logging_level != "OFF" ? 1 : 0
+  #checkov:skip=CKV_AWS_158:Encrypted at rest with CloudWatch Logs' own keys; execution logs at ERROR/INFO hold no payloads (data tracing stays off), and a CMK would need a key policy for the logs service.
+
+  name              = "API-Gateway-Execution-Logs_${aws_apigatewayv2_api.websocket.id}/${var.stage_name}"
+  retention_in_days = var.log_retention_days
+}
+
+# API Gateway's account-wide logging role, only when asked (see variables.tf): by default the
+# region's role is set once with `make bootstrap-logging`, outside this stack's state.
+module "api_gateway_account" {
+  source = "./modules/api-gateway-logging"
+  count  = var.manage_api_gateway_account ? 1 : 0
+
+  role_name_prefix = "${var.name}-apigateway-logs"
 }
 
 # API Gateway may invoke each function only for its own route on this API's stage.

@@ -20,8 +20,9 @@ data "aws_iam_policy_document" "lambda_assume" {
 resource "aws_iam_role" "lambda" {
   for_each = local.functions
 
-  name               = "${var.name}-${each.key}"
-  description        = "Runs the ${var.name}-${each.key} function."
+  # IAM names are account-wide: the region keeps two regions' stacks in one account apart.
+  name               = "${var.name}-${each.key}-${local.region}"
+  description        = "Runs the ${var.name}-${each.key} function in ${local.region}."
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
@@ -153,7 +154,7 @@ data "aws_iam_policy_document" "lambda" {
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
-        values   = ["ssm.${local.region}.amazonaws.com"]
+        values   = ["ssm.${local.region}.${local.dns_suffix}"]
       }
     }
   }
@@ -165,32 +166,4 @@ resource "aws_iam_role_policy" "lambda" {
   name   = "${var.name}-${each.key}"
   role   = aws_iam_role.lambda[each.key].id
   policy = data.aws_iam_policy_document.lambda[each.key].json
-}
-
-# ---------------------------------------------------------------------------- IAM: API Gateway logging
-
-data "aws_iam_policy_document" "api_gateway_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["apigateway.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "api_gateway_logs" {
-  count = var.manage_api_gateway_account ? 1 : 0
-
-  name               = "${var.name}-apigateway-logs"
-  description        = "Lets API Gateway write access and execution logs to CloudWatch Logs."
-  assume_role_policy = data.aws_iam_policy_document.api_gateway_assume.json
-}
-
-resource "aws_iam_role_policy_attachment" "api_gateway_logs" {
-  count = var.manage_api_gateway_account ? 1 : 0
-
-  role       = aws_iam_role.api_gateway_logs[0].name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 }

@@ -39,8 +39,12 @@ output "function_names" {
 }
 
 output "log_groups" {
-  description = "The functions' log groups, by role, and the API's access logs."
-  value       = merge({ for k, g in aws_cloudwatch_log_group.lambda : k => g.name }, { api_access = aws_cloudwatch_log_group.api_access.name })
+  description = "The functions' log groups, by role, and the API's access and execution logs when they are on."
+  value = merge(
+    { for k, g in aws_cloudwatch_log_group.lambda : k => g.name },
+    { for g in aws_cloudwatch_log_group.api_access : "api_access" => g.name },
+    { for g in aws_cloudwatch_log_group.api_execution : "api_execution" => g.name },
+  )
 }
 
 output "alarm_names" {

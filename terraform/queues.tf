@@ -21,6 +21,16 @@ resource "aws_sqs_queue" "jobs" {
     deadLetterTargetArn = aws_sqs_queue.dlq.arn
     maxReceiveCount     = var.max_receive_count
   })
+
+  lifecycle {
+    # A client hears nothing between the 202 and its answer, and API Gateway drops a connection
+    # idle for 10 minutes: the last delivery, (max_receive_count - 1) visibility timeouts after
+    # the first, must end before that, or its report or 503 goes to a closed connection.
+    precondition {
+      condition     = (var.max_receive_count - 1) * var.worker_timeout_seconds * 6 + var.worker_timeout_seconds < 600
+      error_message = "With max_receive_count = ${var.max_receive_count} and worker_timeout_seconds = ${var.worker_timeout_seconds}, the last retry would end ${(var.max_receive_count - 1) * var.worker_timeout_seconds * 6 + var.worker_timeout_seconds} s after the request, past API Gateway's 600 s idle timeout: lower one of them (the defaults, 5 and 20, end at 500 s)."
+    }
+  }
 }
 
 # Only the jobs queue may use the DLQ, and operators may redrive back to it.

@@ -59,10 +59,27 @@ variable "auth_mode" {
   }
 }
 
-variable "manage_api_gateway_account" {
-  description = "Set the account-wide API Gateway CloudWatch Logs role (needed once per account and region for access logs). Set false if something else in the account already manages it."
+variable "api_gateway_logging" {
+  description = "Access logs (and execution logs, see execution_logging_level) for the stage. They need the region's API Gateway CloudWatch Logs role, set once per account and region: `make preflight` says whether it is, `make bootstrap-logging` sets it. false deploys without API logs."
   type        = bool
   default     = true
+}
+
+variable "execution_logging_level" {
+  description = "API Gateway's own execution logs for the stage: OFF (the default; access logs and the functions' logs say what happened), ERROR or INFO. When on, the group API-Gateway-Execution-Logs_<api-id>/<stage> is created with log_retention_days."
+  type        = string
+  default     = "OFF"
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.execution_logging_level)
+    error_message = "execution_logging_level must be OFF, ERROR or INFO."
+  }
+}
+
+variable "manage_api_gateway_account" {
+  description = "Let this stack set the region's API Gateway CloudWatch Logs role (role <name>-apigateway-logs-<region>). Off by default: it is one setting for every API in the account and region, and destroying it resets it for all of them; set it once with `make bootstrap-logging` instead. Only for an account nothing else uses."
+  type        = bool
+  default     = false
 }
 
 # ---------------------------------------------------------------------------- functions
@@ -115,18 +132,18 @@ variable "worker_memory_mb" {
 }
 
 variable "worker_timeout_seconds" {
-  description = "Timeout of the worker. Its Polygon retries are bounded to 20 s, so keep this at 30 or more; the jobs queue's visibility timeout is six times this."
+  description = "Timeout of the worker. Its market fetch is bounded to 12 s and each AWS call to 2.5 s, so 20 is enough; the jobs queue's visibility timeout is six times this, and a failed job's last retry must still reach its client inside API Gateway's 10-minute idle timeout (see max_receive_count)."
   type        = number
-  default     = 30
+  default     = 20
 
   validation {
-    condition     = var.worker_timeout_seconds >= 25 && var.worker_timeout_seconds <= 900
-    error_message = "worker_timeout_seconds must be 25..900 (the worker's Polygon retries take up to 20 s)."
+    condition     = var.worker_timeout_seconds >= 20 && var.worker_timeout_seconds <= 900
+    error_message = "worker_timeout_seconds must be 20..900 (one market fetch takes up to 12 s, and the report and queue calls up to 2.5 s each)."
   }
 }
 
 variable "log_level" {
-  description = "RUST_LOG for every function (e.g. info, debug, warn,stocks_core=debug)."
+  description = "RUST_LOG for every function (e.g. info, debug, warn,stocks_core=debug). The worker's `job done` lines, which the outcome metrics count, are written at any level (a `stocks::outcome=off` directive turns them off)."
   type        = string
   default     = "info"
 }
@@ -163,9 +180,14 @@ variable "polygon_api_key_parameter_name" {
 }
 
 variable "polygon_api_key_kms_key_arn" {
-  description = "Customer-managed KMS key encrypting that parameter, if not the default aws/ssm key."
+  description = "Customer-managed KMS key encrypting that parameter, if not the default aws/ssm key: its key ARN (arn:aws:kms:<region>:<account>:key/<id>), never an alias, which no kms:Decrypt grant matches."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.polygon_api_key_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.polygon_api_key_kms_key_arn))
+    error_message = "polygon_api_key_kms_key_arn must be a key ARN (arn:aws:kms:<region>:<account>:key/<key-id>); an alias ARN matches no kms:Decrypt grant, so the worker could not read the key. `aws kms describe-key --key-id alias/NAME --query KeyMetadata.Arn` gives the key ARN."
+  }
 }
 
 variable "polygon_base_url" {
@@ -222,7 +244,7 @@ variable "max_job_age_seconds" {
 # ---------------------------------------------------------------------------- queues
 
 variable "max_receive_count" {
-  description = "Deliveries of a job before it is dead-lettered; the redrive policy and the worker (MAX_RECEIVE_COUNT) both use it. 5 is AWS's guidance for SQS-triggered functions, so receives Lambda itself throttles do not dead-letter jobs."
+  description = "Deliveries of a job before it is dead-lettered; the redrive policy and the worker (MAX_RECEIVE_COUNT) both use it. 5 is AWS's guidance for SQS-triggered functions, so receives Lambda itself throttles do not dead-letter jobs. Delivery N starts (N-1) visibility timeouts (6 x worker_timeout_seconds) after the first, and the last must end inside API Gateway's 10-minute idle timeout, or its client is gone before the answer: (max_receive_count - 1) x 6 x worker_timeout_seconds + worker_timeout_seconds must stay under 600."
   type        = number
   default     = 5
 

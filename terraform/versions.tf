@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.6.0"
+  # 1.7: `removed` blocks (upgrades.tf).
+  required_version = ">= 1.7.0"
 
   required_providers {
     aws = {

@@ -17,7 +17,7 @@ import re
 import unittest
 import zipfile
 
-from tfmodule import META_ARGUMENTS, Module, blocks
+from tfmodule import ALL_DIRS, META_ARGUMENTS, Module, blocks
 
 WHEEL = os.environ.get("AWS_PROVIDER_SCHEMA_WHEEL")
 PACKAGE = "cdktf_cdktf_provider_aws"
@@ -42,13 +42,15 @@ class Schema:
         return {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
 
     @staticmethod
-    def arguments(class_node):
-        """name -> (required, block class name or None)."""
+    def arguments(class_node, classes):
+        """name -> (required, block class name or None). A block's class is named in the
+        argument's annotation, quoted when declared later in the module, bare otherwise."""
         init = next(f for f in class_node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__")
         out = {}
         for arg, default in zip(init.args.kwonlyargs, init.args.kw_defaults):
             annotation = ast.unparse(arg.annotation) if arg.annotation else ""
-            block = next(iter(re.findall(r"'([A-Z][A-Za-z0-9]*)'", annotation)), None)
+            names = re.findall(r"\b([A-Z][A-Za-z0-9]*)\b", annotation)
+            block = next((n for n in names if n in classes), None)
             out[arg.arg] = (default is None, block)
         return out
 
@@ -63,7 +65,7 @@ class Schema:
 
 
 def check_body(schema_classes, class_node, body, where, errors, top_level):
-    arguments = Schema.arguments(class_node)
+    arguments = Schema.arguments(class_node, schema_classes)
     given = {k for k in body if k != "__comments__"}
     for name in sorted(given):
         if top_level and name in META_ARGUMENTS:
@@ -104,7 +106,7 @@ class ProviderSchema(unittest.TestCase):
         if not WHEEL:
             raise RuntimeError("set AWS_PROVIDER_SCHEMA_WHEEL to the cdktf-cdktf-provider-aws wheel (make test does)")
         cls.schema = Schema(WHEEL)
-        cls.module = Module()
+        cls.modules = [Module(directory) for directory in ALL_DIRS]
 
     def check(self, kind, items):
         errors = []
@@ -117,10 +119,12 @@ class ProviderSchema(unittest.TestCase):
         return errors
 
     def test_resources_match_the_provider_schema(self):
-        self.assertEqual(self.check("resource", self.module.resources), [])
+        for module in self.modules:
+            self.assertEqual(self.check("resource", module.resources), [])
 
     def test_data_sources_match_the_provider_schema(self):
-        self.assertEqual(self.check("data", self.module.data), [])
+        for module in self.modules:
+            self.assertEqual(self.check("data", module.data), [])
 
     def test_the_check_catches_mistakes(self):
         # The check itself must fail on the mistakes it exists for.

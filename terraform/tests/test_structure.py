@@ -8,9 +8,44 @@ Run: target/py/tf/bin/python -m unittest discover -s terraform/tests
 import re
 import unittest
 
-from tfmodule import TERRAFORM_DIR, Module, blocks, expressions, references, rust_env_lists, rust_worker_outcomes
+from tfmodule import (
+    ALL_DIRS,
+    BOOTSTRAP_DIR,
+    LOGGING_MODULE_DIR,
+    TERRAFORM_DIR,
+    Module,
+    blocks,
+    expressions,
+    references,
+    rust_env_lists,
+    rust_worker_outcomes,
+)
 
 M = Module()
+BOOTSTRAP = Module(BOOTSTRAP_DIR)
+LOGGING = Module(LOGGING_MODULE_DIR)
+
+
+def unwrap(expression):
+    """`${...}` -> `...`."""
+    assert expression.startswith("${") and expression.endswith("}"), expression
+    return expression[2:-1]
+
+
+def evaluate(expression, **variables):
+    """A Terraform arithmetic/boolean expression over `var.*`, evaluated with these values."""
+    text = unwrap(expression)
+    for name, value in variables.items():
+        text = text.replace(f"var.{name}", repr(value))
+    assert "var." not in text, f"a variable without a value in {text}"
+    return eval(text.replace("&&", " and ").replace("||", " or "), {})
+
+
+def validation_regex(variable):
+    """The pattern of a `can(regex("...", var.x))` validation."""
+    condition = blocks(variable, "validation")[0]["condition"]
+    pattern = re.search(r'regex\("((?:[^"\\]|\\.)*)"', condition).group(1)
+    return pattern.replace("\\\\", "\\")
 
 
 def policy_documents():
@@ -32,21 +67,34 @@ def statements(document):
 
 class References(unittest.TestCase):
     def test_every_reference_resolves_to_a_declaration(self):
-        declared = {f"{t}.{n}" for t, n in M.resources} | {f"data.{t}.{n}" for t, n in M.data}
-        declared |= {f"var.{v}" for v in M.variables} | {f"local.{l}" for l in M.locals}
-        unresolved = []
-        for file_name, text in M.all_strings():
-            for ref in references(text):
-                if ref not in declared:
-                    unresolved.append(f"{file_name}: {ref}")
-        self.assertEqual(unresolved, [], "references to nothing")
+        # `removed` blocks name what is no longer declared, on purpose.
+        removed = {unwrap(r["from"]) for r in M.removed}
+        for directory in ALL_DIRS:
+            module = Module(directory)
+            declared = {f"{t}.{n}" for t, n in module.resources} | {f"data.{t}.{n}" for t, n in module.data}
+            declared |= {f"var.{v}" for v in module.variables} | {f"local.{l}" for l in module.locals}
+            unresolved = []
+            for file_name, text in module.all_strings():
+                for ref in references(text):
+                    if ref not in declared and not (directory == TERRAFORM_DIR and ref in removed):
+                        unresolved.append(f"{directory.name}/{file_name}: {ref}")
+            self.assertEqual(unresolved, [], "references to nothing")
 
     def test_every_variable_is_documented_and_used(self):
-        used = {r for _, text in M.all_strings() for r in references(text) if r.startswith("var.")}
-        for name, body in M.variables.items():
-            self.assertTrue(body.get("description"), f"variable {name} has no description")
-            self.assertIn("type", body, f"variable {name} has no type")
-            self.assertIn(f"var.{name}", used, f"variable {name} is never used")
+        for directory in ALL_DIRS:
+            module = Module(directory)
+            used = {r for _, text in module.all_strings() for r in references(text) if r.startswith("var.")}
+            for name, body in module.variables.items():
+                self.assertTrue(body.get("description"), f"{directory.name}: variable {name} has no description")
+                self.assertIn("type", body, f"{directory.name}: variable {name} has no type")
+                self.assertIn(f"var.{name}", used, f"{directory.name}: variable {name} is never used")
+
+    def test_the_roots_need_terraform_1_7_for_removed_blocks(self):
+        for module in [M, BOOTSTRAP]:
+            self.assertEqual([s["required_version"] for s in module.settings if "required_version" in s], [">= 1.7.0"])
+        for module in [M, BOOTSTRAP, LOGGING]:
+            providers = [p for s in module.settings for p in s.get("required_providers", [])]
+            self.assertEqual(providers, [{"aws": {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}}])
 
     def test_every_output_is_documented(self):
         for name, body in M.outputs.items():
@@ -86,8 +134,10 @@ class Api(unittest.TestCase):
         settings = blocks(stage, "default_route_settings")[0]
         self.assertEqual(settings["throttling_burst_limit"], "${var.throttling_burst_limit}")
         self.assertEqual(settings["throttling_rate_limit"], "${var.throttling_rate_limit}")
-        logs = blocks(stage, "access_log_settings")[0]
-        self.assertEqual(logs["destination_arn"], "${aws_cloudwatch_log_group.api_access.arn}")
+        access = [d["access_log_settings"] for d in blocks(stage, "dynamic") if "access_log_settings" in d][0]
+        self.assertEqual(access["for_each"], "${var.api_gateway_logging ? [1] : []}")
+        logs = blocks(access, "content")[0]
+        self.assertEqual(logs["destination_arn"], "${aws_cloudwatch_log_group.api_access[0].arn}")
         self.assertIn("$context.connectionId", logs["format"])
         deployment = M.resource("aws_apigatewayv2_deployment", "this")
         trigger = deployment["triggers"]["redeployment"]
@@ -95,6 +145,20 @@ class Api(unittest.TestCase):
         self.assertIn("aws_apigatewayv2_route.connect", trigger)
         self.assertIn("aws_apigatewayv2_integration.lambda", trigger)
         self.assertIn("aws_apigatewayv2_authorizer.token", trigger)
+
+    def test_execution_logs_are_off_by_default_and_kept_only_as_long_as_set_when_on(self):
+        level = M.variables["execution_logging_level"]
+        self.assertEqual(level["default"], "OFF")
+        self.assertIn('["OFF", "ERROR", "INFO"]', blocks(level, "validation")[0]["condition"])
+        settings = blocks(M.resource("aws_apigatewayv2_stage", "this"), "default_route_settings")[0]
+        self.assertEqual(settings["logging_level"], '${var.api_gateway_logging ? var.execution_logging_level : "OFF"}')
+        self.assertFalse(settings["data_trace_enabled"], "never full request bodies in logs")
+        group = M.resource("aws_cloudwatch_log_group", "api_execution")
+        # The name API Gateway writes execution logs to; see the citation in api.tf.
+        self.assertEqual(group["name"], "API-Gateway-Execution-Logs_${aws_apigatewayv2_api.websocket.id}/${var.stage_name}")
+        self.assertEqual(group["retention_in_days"], "${var.log_retention_days}")
+        self.assertEqual(group["count"], '${var.api_gateway_logging && var.execution_logging_level != "OFF" ? 1 : 0}')
+        self.assertIn("aws_cloudwatch_log_group.api_execution", M.resource("aws_apigatewayv2_stage", "this")["depends_on"][1])
 
     def test_invoke_permissions_are_scoped_to_this_api_stage_and_route(self):
         permission = M.resource("aws_lambda_permission", "api")
@@ -206,11 +270,12 @@ class Functions(unittest.TestCase):
         ]:
             self.assertEqual(set(defined[role]["environment"]), code[expected], f"{role} environment")
 
-    def test_callback_url_is_built_from_the_api_id(self):
+    def test_callback_url_is_built_from_the_api_id_in_the_partitions_domain(self):
         self.assertEqual(
             M.locals["callback_url"],
-            "https://${aws_apigatewayv2_api.websocket.id}.execute-api.${local.region}.amazonaws.com/${var.stage_name}",
+            "https://${aws_apigatewayv2_api.websocket.id}.execute-api.${local.region}.${local.dns_suffix}/${var.stage_name}",
         )
+        self.assertEqual(M.locals["dns_suffix"], "${data.aws_partition.current.dns_suffix}")
         for role in ["ingress", "worker"]:
             self.assertEqual(functions()[role]["environment"]["CALLBACK_URL"], "${local.callback_url}")
 
@@ -228,6 +293,19 @@ class Functions(unittest.TestCase):
         )
         self.assertEqual(env["QUOTA_DEFER_SECS"], "${tostring(var.quota_defer_seconds)}")
         self.assertEqual(env["MAX_JOB_AGE_SECS"], "${tostring(var.max_job_age_seconds)}")
+
+    def test_the_worker_timeout_fits_its_market_fetch(self):
+        timeout = M.variables["worker_timeout_seconds"]
+        self.assertEqual(timeout["default"], 20, "WORKER_MIN_TIMEOUT in crates/stocks-core/src/adapters/polygon.rs")
+        condition = blocks(timeout, "validation")[0]["condition"]
+        self.assertTrue(evaluate(condition, worker_timeout_seconds=20))
+        self.assertFalse(evaluate(condition, worker_timeout_seconds=19), "the worker would be killed mid-delivery")
+
+    def test_the_outcome_metrics_do_not_depend_on_the_log_level(self):
+        self.assertIn("any level", M.variables["log_level"]["description"])
+        source = (TERRAFORM_DIR.parent / "crates/stocks-core/src/telemetry.rs").read_text()
+        self.assertIn('OUTCOME_TARGET: &str = "stocks::outcome"', source)
+        self.assertIn("stocks::outcome=off", M.variables["log_level"]["description"])
 
     def test_quota_variables_default_to_the_free_plan_and_stay_inside_the_connection_lifetime(self):
         self.assertEqual(M.variables["polygon_requests_per_minute"]["default"], 5)
@@ -252,6 +330,21 @@ class Queues(unittest.TestCase):
         self.assertIn("deadLetterTargetArn = aws_sqs_queue.dlq.arn", policy)
         self.assertIn("maxReceiveCount = var.max_receive_count", policy)
         self.assertEqual(M.variables["max_receive_count"]["default"], 5, "AWS's guidance for SQS-triggered functions")
+
+    def test_the_last_retry_must_reach_its_client_before_api_gateways_idle_timeout(self):
+        jobs = M.resource("aws_sqs_queue", "jobs")
+        precondition = blocks(jobs["lifecycle"][0], "precondition")[0]
+        condition = precondition["condition"]
+        defaults = {
+            "max_receive_count": M.variables["max_receive_count"]["default"],
+            "worker_timeout_seconds": M.variables["worker_timeout_seconds"]["default"],
+        }
+        self.assertTrue(evaluate(condition, **defaults), "the defaults must pass")
+        # 4 redeliveries x 6 x 30 s + 30 s = 750 s: the client is gone after 600.
+        self.assertFalse(evaluate(condition, max_receive_count=5, worker_timeout_seconds=30))
+        self.assertFalse(evaluate(condition, max_receive_count=10, worker_timeout_seconds=20))
+        self.assertTrue(evaluate(condition, max_receive_count=3, worker_timeout_seconds=40))
+        self.assertIn("600 s idle timeout", precondition["error_message"])
 
     def test_visibility_timeout_is_six_times_the_worker_timeout(self):
         self.assertEqual(M.resource("aws_sqs_queue", "jobs")["visibility_timeout_seconds"], "${var.worker_timeout_seconds * 6}")
@@ -331,11 +424,98 @@ class Iam(unittest.TestCase):
     def test_one_role_per_function(self):
         role = M.resource("aws_iam_role", "lambda")
         self.assertEqual(role["for_each"], "${local.functions}")
+        self.assertEqual(role["name"], "${var.name}-${each.key}-${local.region}")
+
+    def test_account_wide_names_cannot_collide_across_regions(self):
+        # IAM is global to the account: every role name carries the region (or a generated
+        # suffix), so the same stack deploys to two regions of one account.
+        for module in [M, LOGGING]:
+            for (rtype, name), body in module.resources.items():
+                if rtype in {"aws_iam_role", "aws_iam_policy", "aws_iam_user", "aws_iam_instance_profile"}:
+                    self.assertTrue(
+                        "name_prefix" in body or "region" in body.get("name", ""),
+                        f"{rtype}.{name} is named {body.get('name')!r}, the same in every region",
+                    )
+        longest = f"{'n' * 31}-authorizer-ap-southeast-5"
+        self.assertLessEqual(len(longest), 64, "IAM's role name limit, with the longest name and role")
+
+    def test_only_service_principals_name_the_aws_domain(self):
+        # Hosts are built from the partition's DNS suffix (amazonaws.com.cn in China).
+        for directory in ALL_DIRS:
+            for file_name, text in Module(directory).all_strings():
+                if "amazonaws.com" in text:
+                    self.assertRegex(text, r"^[a-z-]+\.amazonaws\.com$", f"{directory.name}/{file_name}: {text}")
+
+    def test_a_kms_alias_is_refused_for_the_key_parameter(self):
+        variable = M.variables["polygon_api_key_kms_key_arn"]
+        pattern = re.compile(validation_regex(variable))
+        self.assertIn("== null ||", blocks(variable, "validation")[0]["condition"], "null (aws/ssm) stays allowed")
+        for good in [
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:eu-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ]:
+            self.assertRegex(good, pattern)
+        for bad in [
+            "arn:aws:kms:eu-west-1:123456789012:alias/stocks",
+            "alias/stocks",
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:eu-west-1:123456789012:key/",
+        ]:
+            self.assertNotRegex(bad, pattern)
+        statement = [
+            blocks(d["statement"], "content")[0]
+            for d in blocks(M.data[("aws_iam_policy_document", "lambda")], "dynamic")
+            if blocks(d["statement"], "content")[0]["sid"] == "DecryptPolygonKey"
+        ][0]
+        self.assertEqual(blocks(statement, "condition")[0]["values"], ["ssm.${local.region}.${local.dns_suffix}"])
         self.assertEqual(M.resource("aws_lambda_function", "this")["role"], "${aws_iam_role.lambda[each.key].arn}")
 
     def test_the_parameter_value_is_never_read(self):
         self.assertNotIn("aws_ssm_parameter", {t for t, _ in M.data}, "a data source would put the key in state")
         self.assertNotIn("aws_ssm_parameter", {t for t, _ in M.resources}, "the key's value stays out of Terraform")
+
+
+class ApiGatewayAccount(unittest.TestCase):
+    """The region's API Gateway CloudWatch Logs role is one setting for every API in the
+    account: the stack leaves it alone unless told, and never destroys what it once set."""
+
+    def test_the_stack_does_not_own_the_account_setting_by_default(self):
+        self.assertFalse(M.variables["manage_api_gateway_account"]["default"])
+        self.assertNotIn("aws_api_gateway_account", {t for t, _ in M.resources})
+        managed = M.modules["api_gateway_account"]
+        self.assertEqual(managed["source"], "./modules/api-gateway-logging")
+        self.assertEqual(managed["count"], "${var.manage_api_gateway_account ? 1 : 0}")
+        self.assertIn("module.api_gateway_account", M.resource("aws_apigatewayv2_stage", "this")["depends_on"][0])
+
+    def test_what_earlier_versions_set_is_forgotten_not_destroyed(self):
+        forgotten = {unwrap(r["from"]): r["lifecycle"][0]["destroy"] for r in M.removed}
+        self.assertEqual(
+            forgotten,
+            {
+                "aws_api_gateway_account.this": False,
+                "aws_iam_role.api_gateway_logs": False,
+                "aws_iam_role_policy_attachment.api_gateway_logs": False,
+            },
+        )
+
+    def test_bootstrap_logging_is_its_own_root_over_the_shared_module(self):
+        self.assertEqual(
+            BOOTSTRAP.modules["api_gateway_logging"],
+            {"source": "../modules/api-gateway-logging", "role_name_prefix": "apigateway-cloudwatch-logs"},
+        )
+        self.assertIn("cloudwatch_role_arn", BOOTSTRAP.outputs)
+        account = LOGGING.resource("aws_api_gateway_account", "this")
+        self.assertEqual(account["cloudwatch_role_arn"], "${aws_iam_role.this.arn}")
+        self.assertEqual(account["depends_on"], ["${aws_iam_role_policy_attachment.this}"])
+        attachment = LOGGING.resource("aws_iam_role_policy_attachment", "this")
+        self.assertTrue(attachment["policy_arn"].endswith(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"))
+        self.assertEqual(LOGGING.resource("aws_iam_role", "this")["name"], "${var.role_name_prefix}-${data.aws_region.current.region}")
+
+    def test_access_logs_can_be_turned_off_for_an_account_without_the_role(self):
+        self.assertTrue(M.variables["api_gateway_logging"]["default"])
+        self.assertEqual(M.resource("aws_cloudwatch_log_group", "api_access")["count"], "${var.api_gateway_logging ? 1 : 0}")
+        self.assertIn("make bootstrap-logging", M.variables["api_gateway_logging"]["description"])
 
 
 class Operations(unittest.TestCase):

@@ -11,6 +11,10 @@ from hcl2 import SerializationOptions
 
 TERRAFORM_DIR = pathlib.Path(__file__).resolve().parent.parent
 REPO_DIR = TERRAFORM_DIR.parent
+# The service's stack, the one-time logging bootstrap, and the module they share.
+BOOTSTRAP_DIR = TERRAFORM_DIR / "bootstrap-logging"
+LOGGING_MODULE_DIR = TERRAFORM_DIR / "modules" / "api-gateway-logging"
+ALL_DIRS = [TERRAFORM_DIR, BOOTSTRAP_DIR, LOGGING_MODULE_DIR]
 
 META_ARGUMENTS = {"count", "for_each", "depends_on", "lifecycle", "provider"}
 
@@ -30,8 +34,15 @@ class Module:
         self.variables = {}
         self.locals = {}
         self.outputs = {}
+        self.modules = {}
+        self.removed = []
+        self.settings = []  # `terraform` blocks
         self.resource_files = {}
         for file_name, doc in self.files.items():
+            for entry in doc.get("module", []):
+                self.modules.update(entry)
+            self.removed.extend(doc.get("removed", []))
+            self.settings.extend(doc.get("terraform", []))
             for kind, target in (("resource", self.resources), ("data", self.data)):
                 for entry in doc.get(kind, []):
                     for rtype, named in entry.items():
