@@ -38,7 +38,7 @@ dev: ## Run the whole service locally (no AWS, no Polygon key): ws://127.0.0.1:8
 	cargo run --locked --package stocksctl -- local $(ARGS)
 
 .PHONY: test
-test: lint test-rust test-terraform test-lambdas ## Run every test (installs its tools under target/ first)
+test: lint test-rust test-terraform test-lambdas test-arm64 ## Run every test (installs its tools under target/ first)
 
 .PHONY: test-rust
 test-rust: $(TEST_TOOLS) browser ## The Rust tests: unit, handlers, adapters, local stack, moto, the console in Chromium
@@ -56,9 +56,15 @@ test-terraform: $(TF_TOOLS) $(CHECKOV) $(SCHEMA_WHEEL) ## terraform fmt, checkov
 .PHONY: test-lambdas
 test-lambdas: $(TEST_TOOLS) ## The built x86_64 artefacts under cargo lambda's runtime emulator
 	$(MAKE) build ARCH=x86_64
-	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,x86_64) CARGO_LAMBDA_PATH=$(CURDIR)/$(PY)/tools/bin \
-	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
-	cargo test --locked --package stocksctl --test it -- --ignored lambda_runtime
+	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,x86_64) STOCKS_LAMBDA_ARCH=x86_64 \
+	CARGO_LAMBDA_PATH=$(CURDIR)/$(PY)/tools/bin MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
+	cargo test --locked --package stocksctl --test it -- --ignored lambda_runtime artefacts
+
+.PHONY: test-arm64
+test-arm64: ## The default arm64 zips: built (cross, with zig) and checked to be aarch64 ELF, small
+	$(MAKE) build ARCH=arm64
+	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,arm64) STOCKS_LAMBDA_ARCH=arm64 \
+	cargo test --locked --package stocksctl --test it -- --ignored artefacts
 
 .PHONY: bench
 bench: $(TEST_TOOLS) ## Measure latency, throughput, handler cost, Lambda init/RSS/zip size -> bench/results.json
@@ -91,27 +97,59 @@ fmt: ## Format the code
 
 # ----------------------------------------------------------------------------- deploy
 
+# The Rust target each ARCH builds for.
+TRIPLE_arm64 := aarch64-unknown-linux-gnu
+TRIPLE_x86_64 := x86_64-unknown-linux-gnu
+
 .PHONY: build
 build: $(CARGO_LAMBDA) ## Build the five Lambda zips for ARCH (arm64|x86_64) into target/lambda/ARCH
 	@case "$(ARCH)" in arm64) ;; x86_64) ;; *) echo "ARCH must be arm64 or x86_64, not $(ARCH)"; exit 2;; esac
-	@if [ "$(ARCH)" = arm64 ] && command -v rustup >/dev/null; then rustup target add aarch64-unknown-linux-gnu; fi
+	@sysroot=$$(rustc --print sysroot); \
+	if [ ! -d "$$sysroot/lib/rustlib/$(TRIPLE_$(ARCH))/lib" ]; then \
+		command -v rustup >/dev/null && rustup target add $(TRIPLE_$(ARCH)) >/dev/null 2>&1 || true; \
+		[ -d "$$sysroot/lib/rustlib/$(TRIPLE_$(ARCH))/lib" ] || { \
+			echo "The Rust target $(TRIPLE_$(ARCH)) for ARCH=$(ARCH) is not installed and could not be added: run \`rustup target add $(TRIPLE_$(ARCH))\` (or build with ARCH=x86_64)."; exit 2; }; \
+	fi
 	PATH=$(CURDIR)/$(PY)/tools/bin:$$PATH cargo lambda build --release --locked \
 		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) --output-format zip \
 		--lambda-dir $(call LAMBDA_DIR,$(ARCH)) $(addprefix --package ,$(LAMBDAS))
 	@ls -l $(call LAMBDA_DIR,$(ARCH))/*/bootstrap.zip
 
+# What preflight reads beyond terraform.tfvars and *.auto.tfvars, e.g. TF_VAR_FILES="prod.tfvars".
+TF_VAR_FILES ?=
+
+.PHONY: preflight
+preflight: ## Check what a deploy needs (Terraform, Rust target, AWS credentials, SSM key, API logging role)
+	cargo run --locked --package stocksctl -- preflight --arch $(ARCH) --terraform "$(TERRAFORM)" \
+		$(foreach f,$(TF_VAR_FILES),--var-file $(f))
+
 .PHONY: deploy
-deploy: build terraform-present ## Build, then terraform init + apply; prints the wss:// URL
+deploy: ## Preflight, build, then terraform init + apply; prints the wss:// URL
+	$(MAKE) preflight
+	$(MAKE) build
 	$(TERRAFORM) -chdir=terraform init -input=false
-	$(TERRAFORM) -chdir=terraform apply -var architecture=$(ARCH) $(TF_ARGS)
+	$(TERRAFORM) -chdir=terraform apply -var architecture=$(ARCH) $(foreach f,$(TF_VAR_FILES),-var-file=$(abspath $(f))) $(TF_ARGS)
 	@echo; echo "WebSocket URL: $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"
 	@if [ -n "$$($(TERRAFORM) -chdir=terraform output -raw access_table_name 2>/dev/null)" ]; then \
 		echo "Access:        tokens on \$$connect. Create the first one (shown once):"; \
 		echo "               TOKEN=\$$(cargo run -q -p stocksctl -- tokens create --name me)"; \
-		echo "Try it:        cargo run -q -p stocksctl -- get MSFT --token \"\$$TOKEN\" --url $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"; \
+		echo "Check it:      make smoke TOKEN=\"\$$TOKEN\""; \
 	else \
-		echo "Try it:        cargo run -q -p stocksctl -- get MSFT --url $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"; \
+		echo "Check it:      make smoke"; \
 	fi
+
+.PHONY: smoke
+smoke: ## After a deploy: one real request (URL=wss://… TOKEN=…; URL defaults to the stack's output)
+	@url="$(URL)"; \
+	if [ -z "$$url" ] && command -v $(TERRAFORM) >/dev/null; then \
+		url=$$($(TERRAFORM) -chdir=terraform output -raw websocket_url 2>/dev/null || true); fi; \
+	[ -n "$$url" ] || { echo "make smoke needs the API's URL: make smoke URL=wss://<api-id>.execute-api.<region>.amazonaws.com/<stage> [TOKEN=stk_...]"; exit 2; }; \
+	STOCKS_TOKEN="$(TOKEN)" cargo run --locked --package stocksctl -- smoke --url "$$url"
+
+.PHONY: bootstrap-logging
+bootstrap-logging: terraform-present ## Once per account and region: give API Gateway its CloudWatch Logs role
+	$(TERRAFORM) -chdir=terraform/bootstrap-logging init -input=false
+	$(TERRAFORM) -chdir=terraform/bootstrap-logging apply $(TF_ARGS)
 
 .PHONY: destroy
 destroy: terraform-present ## terraform destroy (the DLQ and logs go too)
@@ -127,7 +165,7 @@ replay-dlq: ## Replay the deployed DLQ (dry run unless ARGS="--execute"; see scr
 
 .PHONY: terraform-present
 terraform-present:
-	@command -v $(TERRAFORM) >/dev/null || { echo "terraform >= 1.6 is needed for deploy/destroy/outputs: https://developer.hashicorp.com/terraform/install"; exit 2; }
+	@command -v $(TERRAFORM) >/dev/null || { echo "terraform >= 1.7 is needed for deploy/destroy/outputs: https://developer.hashicorp.com/terraform/install"; exit 2; }
 
 # ----------------------------------------------------------------------------- tools
 

@@ -69,30 +69,29 @@ impl MotoServer {
         &self.endpoint
     }
 
-    /// An SQS client pointed at this server with static test credentials.
+    /// SDK settings for any client of this server: its endpoint, [`REGION`], static test
+    /// credentials.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "moto",
+            )))
+            .endpoint_url(&self.endpoint)
+            .build()
+    }
+
+    /// An SQS client pointed at this server.
     pub fn sqs_client(&self) -> aws_sdk_sqs::Client {
-        aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-                .endpoint_url(&self.endpoint)
-                .build(),
-        )
+        aws_sdk_sqs::Client::new(&self.sdk_config())
     }
 }
 
 impl MotoServer {
-    /// A DynamoDB client pointed at this server with static test credentials.
+    /// A DynamoDB client pointed at this server.
     pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(REGION))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-                .endpoint_url(&self.endpoint)
-                .build(),
-        )
+        aws_sdk_dynamodb::Client::new(&self.sdk_config())
     }
 
     /// An access table as Terraform creates it: partition key `pk` (string), on demand.

@@ -18,7 +18,8 @@ fn defaults() -> LocalConfig {
 ///
 /// `stocksctl local` runs the whole pipeline on this machine (no AWS account, no Polygon key);
 /// `stocksctl get MSFT` asks it — or a deployed API — for a report; `stocksctl dlq` inspects
-/// and replays the dead-letter queue; `stocksctl tokens` gives people access.
+/// and replays the dead-letter queue; `stocksctl tokens` gives people access; `stocksctl
+/// preflight` and `stocksctl smoke` come before and after a deploy.
 #[derive(Debug, Parser)]
 #[command(name = "stocksctl", version, propagate_version = true)]
 pub struct Cli {
@@ -32,6 +33,8 @@ pub enum Command {
     Get(GetArgs),
     Dlq(DlqArgs),
     Tokens(TokensArgs),
+    Preflight(PreflightArgs),
+    Smoke(SmokeArgs),
     Bench(BenchArgs),
 }
 
@@ -228,6 +231,73 @@ pub struct GetArgs {
     /// dropped (API Gateway: 10 minutes), e.g. 60s or 500ms.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub ping_every: Duration,
+}
+
+/// Check everything `make deploy` needs, before anything is built.
+///
+/// Terraform 1.7 or later; the Rust target for --arch; AWS credentials that work (STS
+/// GetCallerIdentity) in the region the stack deploys to; the SSM SecureString named by
+/// polygon_api_key_parameter_name; and, unless api_gateway_logging = false, API Gateway's
+/// CloudWatch Logs role in that region (`make bootstrap-logging` sets it). Variables are read
+/// as `terraform plan` reads them: variables.tf defaults, TF_VAR_*, terraform.tfvars,
+/// *.auto.tfvars, --var-file. Every problem is said at once, each with its fix.
+/// Exit status: 0 ready, 1 problems found.
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// The Terraform root that will be deployed.
+    #[arg(long, default_value = "terraform")]
+    pub terraform_dir: std::path::PathBuf,
+
+    /// More variable files, as given to terraform with -var-file (later wins).
+    #[arg(long)]
+    pub var_file: Vec<std::path::PathBuf>,
+
+    /// The Terraform binary.
+    #[arg(long, env = "TERRAFORM", default_value = "terraform")]
+    pub terraform: String,
+
+    /// The Lambda architecture that will be built.
+    #[arg(long, env = "ARCH", value_enum, default_value_t = Arch::Arm64)]
+    pub arch: Arch,
+
+    /// The Rust compiler whose installed targets are checked.
+    #[arg(long, env = "RUSTC", default_value = "rustc")]
+    pub rustc: String,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    Arm64,
+    #[value(name = "x86_64")]
+    X86_64,
+}
+
+/// After a deploy: one real request through the API — the 202, the report, the server's close.
+///
+/// Prints each check; exit status 0 when all three happened, 1 otherwise. The URL is the
+/// deployed stage's (`terraform output -raw websocket_url`); with auth_mode = "token", give a
+/// token (`stocksctl tokens create`).
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// WebSocket URL of the deployed stage (wss://…/STAGE), or of a local stack.
+    #[arg(long, env = "STOCKS_WS_URL")]
+    pub url: String,
+
+    /// Access token, sent as `?token=` on the URL (never printed).
+    #[arg(long, env = "STOCKS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Ticker to ask for; the default window (the last 30 days) must have trading days.
+    #[arg(long, default_value = "MSFT")]
+    pub ticker: String,
+
+    /// Give up after this many seconds without the report (a market-quota wait the server
+    /// announces comes on top).
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
 }
 
 /// Inspect and replay the dead-letter queue, safely by default.

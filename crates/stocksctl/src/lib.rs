@@ -7,6 +7,8 @@
 //! - [`get`] — `stocksctl get`: a WebSocket client for one report.
 //! - [`dlq`] — `stocksctl dlq`: list, replay and redrive the dead-letter queue.
 //! - [`tokens`] — `stocksctl tokens`: create, list and revoke access tokens.
+//! - [`preflight`] — `stocksctl preflight`: what a deploy needs, checked before building.
+//! - [`smoke`] — `stocksctl smoke`: one real request through a deployed API.
 //! - [`bench`] — `stocksctl bench`: latency, throughput, handler cost, Lambda init and memory.
 //! - [`progress`] — spinners and bars on stderr.
 //!
@@ -18,5 +20,7 @@ pub mod cli;
 pub mod dlq;
 pub mod get;
 pub mod local;
+pub mod preflight;
 pub mod progress;
+pub mod smoke;
 pub mod tokens;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use stocksctl::cli::{Cli, Command};
-use stocksctl::{bench, dlq, get, local, tokens};
+use stocksctl::{bench, dlq, get, local, preflight, smoke, tokens};
 use tracing_subscriber::EnvFilter;
 
 // The local stack allocates per message on every hop; `stocksctl bench` profiled the system
@@ -32,9 +32,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             local::run(&args, shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Get(args) => Ok(get::run(&get::GetRequest::from_args(&args)).await.exit_code()),
+        Command::Get(args) => Ok(get::run(&get::GetRequest::from_args(&args)).await.outcome.exit_code()),
         Command::Dlq(args) => dlq::run(&args).await,
         Command::Tokens(args) => tokens::run(&args).await,
+        Command::Preflight(args) => Ok(preflight::run(&args).await),
+        Command::Smoke(args) => Ok(smoke::run(&args).await),
         Command::Bench(args) => {
             let results = bench::run(&bench::BenchConfig::from_args(&args))
                 .await

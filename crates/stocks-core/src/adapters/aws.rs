@@ -11,7 +11,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::Credentials;
 
 /// The longest one AWS call may take, retries included: four of them fit in the ingress's 10 s
-/// timeout, and the worker's calls around a 15 s Polygon budget fit in its 30 s.
+/// timeout, and the worker's calls after its market fetch fit in its 20 s
+/// ([`super::polygon::WORKER_MIN_TIMEOUT`]).
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(2500);
 /// The longest one attempt may take (a slow attempt is retried once within the operation).
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);

@@ -25,6 +25,6 @@ pub use access::DynamoAccessStore;
 pub use apigw::ApiGatewayConnections;
 pub use aws::{load_aws_config, loopback_sdk_config, sdk_config};
 pub use market_cache::{CacheSettings, CacheStats, MarketCache};
-pub use polygon::{AggregatesPage, ApiKey, PolygonClient, RetryPolicy};
+pub use polygon::{AggregatesPage, ApiKey, FETCH_BUDGET, PolygonClient, RetryPolicy, WORKER_MIN_TIMEOUT};
 pub use quota::{QuotaGate, QuotaSettings, RateLimit};
 pub use sqs::{QueueDepth, SqsQueue};

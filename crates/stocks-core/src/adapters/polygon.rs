@@ -97,17 +97,27 @@ pub struct RetryPolicy {
     pub budget: Duration,
 }
 
+/// The deployed worker's budget for one market fetch. With the three AWS calls that can follow
+/// it (dead-letter, tell the client, disconnect: [`OPERATION_TIMEOUT`] each) it ends inside
+/// [`WORKER_MIN_TIMEOUT`].
+///
+/// [`OPERATION_TIMEOUT`]: super::aws::OPERATION_TIMEOUT
+pub const FETCH_BUDGET: Duration = Duration::from_secs(11);
+
+/// The shortest worker timeout the deployed worker fits in; Terraform's
+/// `worker_timeout_seconds` validation refuses less (20 s, its default).
+pub const WORKER_MIN_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl Default for RetryPolicy {
-    /// Three tries of at most 5 s per page with 0.5 s and 1 s of backoff between them, and 15 s
-    /// for the whole fetch, pages included: inside a 30 s worker timeout with room for the
-    /// `@connections` and SQS calls around it (3 s each at most).
+    /// Three tries of at most 5 s per page with 0.5 s and 1 s of backoff between them, and
+    /// [`FETCH_BUDGET`] for the whole fetch, pages and quota waits included.
     fn default() -> Self {
         Self {
             max_attempts: 3,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
-            budget: Duration::from_secs(15),
+            budget: FETCH_BUDGET,
         }
     }
 }
@@ -376,6 +386,14 @@ mod tests {
 
     fn window() -> DateWindow {
         DateWindow::new(parse_date("2026-10-01").unwrap(), parse_date("2026-10-31").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_fetch_and_the_calls_after_it_fit_the_shortest_worker_timeout() {
+        // Worst case after the fetch: dead-letter the job, tell the client, disconnect.
+        let after = super::super::aws::OPERATION_TIMEOUT * 3;
+        assert!(RetryPolicy::default().budget + after < WORKER_MIN_TIMEOUT);
+        assert_eq!(WORKER_MIN_TIMEOUT.as_secs(), 20, "terraform/variables.tf says 20 too");
     }
 
     #[test]

@@ -26,7 +26,6 @@ mod capture {
     use std::sync::{Arc, Mutex, Once};
 
     use stocks_core::telemetry::json_subscriber;
-    use tracing_subscriber::EnvFilter;
 
     thread_local! {
         static BUFFER: RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { RefCell::new(None) };
@@ -54,7 +53,8 @@ mod capture {
     pub fn start() -> Arc<Mutex<Vec<u8>>> {
         static GLOBAL: Once = Once::new();
         GLOBAL.call_once(|| {
-            let filter = EnvFilter::new("stocks_core=debug,it=debug");
+            // The filter the functions build from RUST_LOG, outcome lines included.
+            let filter = stocks_core::telemetry::filter(Some("stocks_core=debug,it=debug"));
             tracing::subscriber::set_global_default(json_subscriber(filter, || ThisThread))
                 .expect("no other global subscriber in this test binary");
         });
@@ -128,6 +128,14 @@ async fn worker_lines_are_json_with_request_and_message_ids_and_no_key() {
             "{id} lines: {per_record:?}"
         );
     }
+    // One `job done` per record, naming its outcome: what the outcome metrics count.
+    let mut outcomes: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["message"] == "job done")
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["dead_lettered", "dead_lettered", "retry"]);
     let summary = lines.iter().find(|l| l["message"] == "batch done").unwrap();
     assert_eq!(
         (

@@ -15,10 +15,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
-use stocks_core::domain::{ClientMessage, STOCKS_ACTION};
+use indicatif::ProgressBar;
+use stocks_core::domain::{ClientMessage, ErrorCode, STOCKS_ACTION};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+
+/// What `get` prints as the exchange goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Notes on stderr, the report as a table on stdout.
+    Table,
+    /// Every frame as it came, on stdout.
+    Json,
+    /// Nothing: the caller reports on the [`Exchange`] (`stocksctl smoke`).
+    Quiet,
+}
 
 /// What `get` was asked to do.
 #[derive(Clone, Debug)]
@@ -29,7 +40,7 @@ pub struct GetRequest {
     pub ticker: String,
     pub from: Option<String>,
     pub to: Option<String>,
-    pub json: bool,
+    pub output: Output,
     /// Print the daily bars as a table instead of the sparkline.
     pub series: bool,
     /// Without a final answer for this long (beyond any announced wait), give up.
@@ -46,6 +57,22 @@ pub enum GetOutcome {
     NoAnswer(String),
 }
 
+/// Everything one exchange saw: what `get` prints and `smoke` checks.
+#[derive(Debug)]
+pub struct Exchange {
+    pub outcome: GetOutcome,
+    /// The 202 `accepted`, if it came.
+    pub ack: Option<ClientMessage>,
+    /// The final message (report or error), if it came.
+    pub last: Option<ClientMessage>,
+    /// The close code, when the server closed the connection after the final message.
+    pub closed_by_server: Option<u16>,
+}
+
+/// How long to wait, after a final message, for the server to close the connection as the
+/// protocol promises before closing it ourselves.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 impl GetRequest {
     pub fn from_args(args: &crate::cli::GetArgs) -> Self {
         Self {
@@ -54,7 +81,7 @@ impl GetRequest {
             ticker: args.ticker.clone(),
             from: args.from.clone(),
             to: args.to.clone(),
-            json: args.json,
+            output: if args.json { Output::Json } else { Output::Table },
             series: args.series,
             timeout: Duration::from_secs(args.timeout),
             ping_every: args.ping_every.max(Duration::from_millis(10)),
@@ -86,17 +113,15 @@ pub fn request_frame(req: &GetRequest) -> String {
 
 pub use render::{render_error, render_report};
 
-pub async fn run(req: &GetRequest) -> GetOutcome {
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"));
-    spinner.enable_steady_tick(Duration::from_millis(100));
-    spinner.set_message(format!("connecting to {}", req.url));
-    let outcome = exchange(req, &spinner).await;
+/// One exchange with a spinner on stderr while it lasts.
+pub async fn run(req: &GetRequest) -> Exchange {
+    let spinner = crate::progress::spinner(&format!("connecting to {}", req.url));
+    let exchange = exchange(req, &spinner).await;
     spinner.finish_and_clear();
-    if let GetOutcome::NoAnswer(why) = &outcome {
+    if let (GetOutcome::NoAnswer(why), false) = (&exchange.outcome, req.output == Output::Quiet) {
         eprintln!("error: {why}");
     }
-    outcome
+    exchange
 }
 
 /// The URL to connect to: `--url`, with `?token=` when there is one.
@@ -109,27 +134,38 @@ pub fn connect_url(req: &GetRequest) -> Result<String, String> {
     Ok(url.into())
 }
 
-async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> Exchange {
+    let mut ack = None;
+    let no_answer = |why: String, ack: Option<ClientMessage>| Exchange {
+        outcome: GetOutcome::NoAnswer(why),
+        ack,
+        last: None,
+        closed_by_server: None,
+    };
+    let table = req.output == Output::Table;
     let mut deadline = Instant::now() + req.timeout;
     let url = match connect_url(req) {
         Ok(url) => url,
-        Err(why) => return GetOutcome::NoAnswer(format!("not a WebSocket URL: {why}")),
+        Err(why) => return no_answer(format!("not a WebSocket URL: {why}"), None),
     };
     let connecting = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true);
     let (mut socket, _) = match tokio::time::timeout_at(deadline, connecting).await {
         Ok(Ok(connected)) => connected,
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => {
-            return GetOutcome::NoAnswer(match response.status().as_u16() {
+            let why = match response.status().as_u16() {
                 401 => "the API wants a token: give --token (stocksctl tokens create makes one)".to_owned(),
                 403 => "the API refused this token (unknown or revoked)".to_owned(),
                 status => format!("could not connect to {}: HTTP {status}", req.url),
-            });
+            };
+            return no_answer(why, None);
         }
-        Ok(Err(err)) => return GetOutcome::NoAnswer(format!("could not connect to {}: {err}", req.url)),
-        Err(_) => return GetOutcome::NoAnswer(format!("could not connect within {}s", req.timeout.as_secs())),
+        Ok(Err(err)) => return no_answer(format!("could not connect to {}: {err}", req.url), None),
+        Err(_) => return no_answer(format!("could not connect within {}s", req.timeout.as_secs()), None),
     };
     if let Err(err) = socket.send(Message::text(request_frame(req))).await {
-        return GetOutcome::NoAnswer(format!("could not send the request: {err}"));
+        return no_answer(format!("could not send the request: {err}"), None);
     }
     spinner.set_message(format!("waiting for {}", req.ticker));
     let mut pings = tokio::time::interval_at(Instant::now() + req.ping_every, req.ping_every);
@@ -138,44 +174,49 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
             frame = socket.next() => frame,
             _ = pings.tick() => {
                 if let Err(err) = socket.send(Message::Ping(Vec::new().into())).await {
-                    return GetOutcome::NoAnswer(format!("the connection failed: {err}"));
+                    return no_answer(format!("the connection failed: {err}"), ack);
                 }
                 continue;
             }
             () = tokio::time::sleep_until(deadline) => {
-                return GetOutcome::NoAnswer(format!("no final answer within {}s", req.timeout.as_secs()));
+                return no_answer(format!("no final answer within {}s", req.timeout.as_secs()), ack);
             }
         };
         let text = match frame {
             None | Some(Ok(Message::Close(_))) => break,
             Some(Ok(Message::Text(text))) => text.to_string(),
             Some(Ok(_)) => continue,
-            Some(Err(err)) => return GetOutcome::NoAnswer(format!("the connection failed: {err}")),
+            Some(Err(err)) => return no_answer(format!("the connection failed: {err}"), ack),
         };
-        if req.json {
+        if req.output == Output::Json {
             spinner.suspend(|| println!("{text}"));
         }
         let Ok(msg) = serde_json::from_str::<ClientMessage>(&text) else {
             // Not our envelope: API Gateway's own "Internal server error" frame, for one.
-            if !req.json {
+            if table {
                 spinner.suspend(|| eprintln!("error: unexpected message from the server: {text}"));
             }
             let _ = socket.close(None).await;
-            return GetOutcome::ErrorMessage;
+            return Exchange {
+                outcome: GetOutcome::ErrorMessage,
+                ack,
+                last: None,
+                closed_by_server: None,
+            };
         };
         let ticker = msg.ticker.clone().unwrap_or_else(|| req.ticker.clone());
         if msg.is_queued() {
             let wait = msg.retry_in_seconds.unwrap_or(0);
             // The server said how long: that wait does not count against --timeout.
             deadline = deadline.max(Instant::now() + Duration::from_secs(wait) + req.timeout);
-            if !req.json {
+            if table {
                 spinner.suspend(|| eprintln!("queued {ticker}: market quota spent, retrying in {wait} s"));
             }
             spinner.set_message(format!("queued, retrying in {wait} s"));
             continue;
         }
         if msg.status_code == 202 {
-            if !req.json {
+            if table {
                 spinner.suspend(|| {
                     eprintln!(
                         "accepted {ticker} (request {})",
@@ -184,6 +225,7 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
                 });
             }
             spinner.set_message(format!("waiting for the {ticker} report"));
+            ack = Some(msg);
             continue;
         }
         let outcome = if msg.status_code == 200 && msg.report_data.is_some() {
@@ -191,7 +233,7 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
         } else {
             GetOutcome::ErrorMessage
         };
-        if !req.json {
+        if table {
             spinner.suspend(|| match outcome {
                 GetOutcome::Report => {
                     print!("{}", render_report(&msg));
@@ -206,10 +248,41 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> GetOutcome {
                 _ => eprintln!("{}", render_error(&msg)),
             });
         }
-        let _ = socket.close(None).await;
-        return outcome;
+        spinner.set_message("waiting for the server to close the connection");
+        // Reports, NO_RESULTS and a failed job close the connection; a 400 or QUEUE_UNAVAILABLE
+        // leaves it open for another try.
+        let closes = msg.is_terminal() && msg.error != Some(ErrorCode::QueueUnavailable);
+        let closed_by_server = if closes {
+            server_close(&mut socket, CLOSE_GRACE).await
+        } else {
+            None
+        };
+        if closed_by_server.is_none() {
+            let _ = socket.close(None).await;
+        }
+        return Exchange {
+            outcome,
+            ack,
+            last: Some(msg),
+            closed_by_server,
+        };
     }
-    GetOutcome::NoAnswer("the server closed the connection without a final answer".into())
+    no_answer("the server closed the connection without a final answer".into(), ack)
+}
+
+/// Waits up to `grace` for the server's close frame; its code, or `None` if none came.
+async fn server_close(socket: &mut Socket, grace: Duration) -> Option<u16> {
+    let closing = async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => return Some(frame.map_or(1005, |f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                // The server dropped the connection without a close frame.
+                Some(Err(_)) | None => return None,
+            }
+        }
+    };
+    tokio::time::timeout(grace, closing).await.ok().flatten()
 }
 
 #[cfg(test)]
@@ -223,7 +296,7 @@ mod tests {
             ticker: "MSFT".into(),
             from: None,
             to: None,
-            json: false,
+            output: Output::Table,
             series: false,
             timeout: Duration::from_secs(1),
             ping_every: Duration::from_secs(60),
@@ -250,7 +323,7 @@ mod tests {
             ticker: "MSFT".into(),
             from: None,
             to: None,
-            json: false,
+            output: Output::Table,
             series: false,
             timeout: Duration::from_secs(1),
             ping_every: Duration::from_secs(60),

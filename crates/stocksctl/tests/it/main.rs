@@ -1,9 +1,11 @@
 //! stocksctl's integration tests, one binary: the binary as users run it, `dlq` on moto, the
-//! chaos run (local stack + replay), and — ignored unless `make test-lambdas` asks — the built
-//! Lambda zips under cargo lambda's runtime emulator.
+//! chaos run (local stack + replay), `preflight` and `smoke`, and — ignored unless `make test`
+//! asks — the built Lambda zips: under cargo lambda's runtime emulator, and their ELF headers.
 
+mod artefacts;
 mod chaos;
 mod cli;
+mod deploy;
 mod dlq;
 mod lambda_runtime;
 mod tokens;

@@ -40,6 +40,7 @@ use crate::domain::{ClientMessage, DeadLetter, FailureReason, Job, Report, Serie
 use crate::ports::{
     CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError, error_chain,
 };
+use crate::telemetry;
 
 /// What the worker is told at cold start.
 #[derive(Clone, Debug)]
@@ -207,7 +208,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
         // A record without an id cannot be matched with anything; it is simply handled.
         if id.is_empty() {
             let outcome = self.run(record, attempt).await;
-            info!(outcome = outcome.as_str(), attempt, "job done");
+            telemetry::job_done(outcome.as_str(), attempt);
             return outcome;
         }
         let outcome = loop {
@@ -230,7 +231,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
                 }
             }
         };
-        info!(outcome = outcome.as_str(), attempt, "job done");
+        telemetry::job_done(outcome.as_str(), attempt);
         outcome
     }
 
