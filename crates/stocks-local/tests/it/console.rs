@@ -114,6 +114,11 @@ async fn fill(client: &Client, testid: &str, text: &str) {
     input.send_keys(text).await.unwrap();
 }
 
+async fn press_send(client: &Client) {
+    let send = client.find(Locator::Css("[data-testid=send]")).await.unwrap();
+    send.click().await.unwrap();
+}
+
 async fn shown(client: &Client, testid: &str) -> fantoccini::elements::Element {
     client
         .wait()
@@ -162,13 +167,7 @@ async fn the_console_shows_the_report_the_api_sends_and_says_what_is_wrong() {
     fill(&client, "ticker", "MSFT").await;
     fill(&client, "from", "2024-10-01").await;
     fill(&client, "to", "2024-10-31").await;
-    client
-        .find(Locator::Css("[data-testid=send]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    press_send(&client).await;
 
     let card = shown(&client, "report").await;
     for field in FIELDS {
@@ -212,13 +211,7 @@ async fn the_console_shows_the_report_the_api_sends_and_says_what_is_wrong() {
     let refusal: serde_json::Value = serde_json::from_str(&next_text(&mut ws).await).unwrap();
     assert_eq!(refusal["error"], "INVALID_TICKER");
     fill(&client, "ticker", "MS FT").await;
-    client
-        .find(Locator::Css("[data-testid=send]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    press_send(&client).await;
     let error = shown(&client, "error").await.text().await.unwrap();
     assert_eq!(
         error,

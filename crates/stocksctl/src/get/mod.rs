@@ -289,10 +289,10 @@ async fn server_close(socket: &mut Socket, grace: Duration) -> Option<u16> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn builds_the_request_frame() {
-        let mut req = GetRequest {
-            url: String::new(),
+    fn msft(url: &str) -> GetRequest {
+        GetRequest {
+            url: url.into(),
+            token: None,
             ticker: "MSFT".into(),
             from: None,
             to: None,
@@ -300,8 +300,12 @@ mod tests {
             series: false,
             timeout: Duration::from_secs(1),
             ping_every: Duration::from_secs(60),
-            token: None,
-        };
+        }
+    }
+
+    #[test]
+    fn builds_the_request_frame() {
+        let mut req = msft("");
         assert_eq!(
             request_frame(&req),
             r#"{"action":"stocksaction","progress":true,"series":true,"ticker":"MSFT"}"#
@@ -317,17 +321,7 @@ mod tests {
 
     #[test]
     fn the_token_goes_in_the_query_string_encoded() {
-        let mut req = GetRequest {
-            url: "wss://abc.execute-api.eu-west-1.amazonaws.com/prod".into(),
-            token: None,
-            ticker: "MSFT".into(),
-            from: None,
-            to: None,
-            output: Output::Table,
-            series: false,
-            timeout: Duration::from_secs(1),
-            ping_every: Duration::from_secs(60),
-        };
+        let mut req = msft("wss://abc.execute-api.eu-west-1.amazonaws.com/prod");
         assert_eq!(connect_url(&req).unwrap(), req.url);
         req.token = Some("stk_a+b/c".into());
         assert_eq!(

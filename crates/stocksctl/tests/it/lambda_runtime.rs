@@ -22,13 +22,8 @@ use stocks_testkit::stack::fast_config as config;
 use stocks_testkit::ws::{expect_close, next_message};
 use stocks_testkit::{MotoServer, Stack, fixture};
 
-const FUNCTIONS: [&str; 5] = [
-    "stocks-connect",
-    "stocks-disconnect",
-    "stocks-ingress",
-    "stocks-worker",
-    "stocks-authorizer",
-];
+use crate::FUNCTIONS;
+
 const ACCESS_TABLE: &str = "stocks-access";
 const KEY_PARAMETER: &str = "/stocks/polygon-api-key";
 const KEY: &str = "demo-key-from-ssm";
