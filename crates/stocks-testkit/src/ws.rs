@@ -1,6 +1,8 @@
 //! A WebSocket client for tests: every wait is bounded by [`PATIENCE`] and a wrong frame fails
 //! the test saying what came instead.
 
+use std::time::Duration;
+
 use futures::{SinkExt, StreamExt};
 use stocks_core::domain::ClientMessage;
 use tokio::net::TcpStream;
@@ -22,15 +24,24 @@ pub async fn send(ws: &mut Ws, text: &str) {
 
 /// The next text frame as a client message (fails on close or timeout).
 pub async fn next_message(ws: &mut Ws) -> ClientMessage {
-    let text = next_text(ws).await;
+    next_message_within(ws, PATIENCE).await
+}
+
+/// The next text frame as a client message, waiting up to `patience` for it.
+pub async fn next_message_within(ws: &mut Ws, patience: Duration) -> ClientMessage {
+    let text = next_text_within(ws, patience).await;
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not a client message ({e}): {text}"))
 }
 
 pub async fn next_text(ws: &mut Ws) -> String {
+    next_text_within(ws, PATIENCE).await
+}
+
+async fn next_text_within(ws: &mut Ws, patience: Duration) -> String {
     loop {
-        match tokio::time::timeout(PATIENCE, ws.next())
+        match tokio::time::timeout(patience, ws.next())
             .await
-            .expect("a frame in time")
+            .unwrap_or_else(|_| panic!("no frame within {patience:?}"))
         {
             Some(Ok(Message::Text(text))) => return text.to_string(),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
