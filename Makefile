@@ -53,18 +53,20 @@ test-terraform: $(TF_TOOLS) $(CHECKOV) $(SCHEMA_WHEEL) ## terraform fmt, checkov
 	TF_PYTHON=$(PY)/tf/bin/python CHECKOV=$(PY)/checkov/bin/checkov \
 	AWS_PROVIDER_SCHEMA_WHEEL=$(CURDIR)/$(SCHEMA_WHEEL) scripts/check-terraform.sh
 
+# The ignored tests run with --workspace, as test-rust builds them: a --package build would
+# resolve features differently and rebuild the test binary and its dependencies.
 .PHONY: test-lambdas
 test-lambdas: $(TEST_TOOLS) ## The built x86_64 artefacts under cargo lambda's runtime emulator
 	$(MAKE) build ARCH=x86_64
 	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,x86_64) STOCKS_LAMBDA_ARCH=x86_64 \
 	CARGO_LAMBDA_PATH=$(CURDIR)/$(PY)/tools/bin MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
-	cargo test --locked --package stocksctl --test it -- --ignored lambda_runtime artefacts
+	cargo test --workspace --locked --test it -- --ignored lambda_runtime artefacts
 
 .PHONY: test-arm64
 test-arm64: ## The default arm64 zips: built (cross, with zig) and checked to be aarch64 ELF, small
 	$(MAKE) build ARCH=arm64
 	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,arm64) STOCKS_LAMBDA_ARCH=arm64 \
-	cargo test --locked --package stocksctl --test it -- --ignored artefacts
+	cargo test --workspace --locked --test it -- --ignored artefacts
 
 .PHONY: bench
 bench: $(TEST_TOOLS) ## Measure latency, throughput, handler cost, Lambda init/RSS/zip size -> bench/results.json
