@@ -38,7 +38,7 @@ dev: ## Run the whole service locally (no AWS, no Polygon key): ws://127.0.0.1:8
 	cargo run --locked --package stocksctl -- local $(ARGS)
 
 .PHONY: test
-test: lint test-rust test-terraform test-lambdas test-arm64 ## Run every test (installs its tools under target/ first)
+test: lint test-rust test-terraform test-lambdas ## Run every test (installs its tools under target/ first)
 
 .PHONY: test-rust
 test-rust: $(TEST_TOOLS) browser ## The Rust tests: unit, handlers, adapters, local stack, moto, the console in Chromium
@@ -46,27 +46,35 @@ test-rust: $(TEST_TOOLS) browser ## The Rust tests: unit, handlers, adapters, lo
 
 .PHONY: browser
 browser: ## Install headless Chromium and chromedriver (apt-get) when missing, for the console test
-	scripts/install-browser.sh
+	scripts/ensure-packages.sh "the console's browser test" chromium chromedriver -- chromium chromium-driver
+
+# What runs a zip's bootstrap of ARCH on this machine: nothing on its own architecture; on an
+# x86_64 machine, arm64 zips run under qemu-user with Debian's aarch64 glibc.
+HOST_ARCH := $(shell uname -m)
+QEMU_SYSROOT := /usr/aarch64-linux-gnu
+LAMBDA_RUNNER := $(if $(filter arm64,$(ARCH)),$(if $(filter aarch64 arm64,$(HOST_ARCH)),,qemu-aarch64 -L $(QEMU_SYSROOT)))
+
+.PHONY: qemu
+qemu: ## Install qemu-user and an aarch64 glibc (apt-get) when missing, to run arm64 zips on x86_64
+	scripts/ensure-packages.sh "running the arm64 Lambda zips on this $(HOST_ARCH) machine" \
+		qemu-aarch64 $(QEMU_SYSROOT)/lib/ld-linux-aarch64.so.1 -- qemu-user libc6-arm64-cross
 
 .PHONY: test-terraform
 test-terraform: $(TF_TOOLS) $(CHECKOV) $(SCHEMA_WHEEL) ## terraform fmt, checkov, structure and provider-schema tests, offline
 	TF_PYTHON=$(PY)/tf/bin/python CHECKOV=$(PY)/checkov/bin/checkov \
 	AWS_PROVIDER_SCHEMA_WHEEL=$(CURDIR)/$(SCHEMA_WHEEL) scripts/check-terraform.sh
 
-# The ignored tests run with --workspace, as test-rust builds them: a --package build would
-# resolve features differently and rebuild the test binary and its dependencies.
+# The zips `make deploy` ships (ARCH, arm64 by default): built as released, checked to be small
+# ELF executables for ARCH, and run under cargo lambda's runtime emulator — through qemu-user
+# when ARCH is not this machine's. The ignored tests run with --workspace, as test-rust built
+# them: a --package build would resolve features differently and rebuild the test binary.
 .PHONY: test-lambdas
-test-lambdas: $(TEST_TOOLS) ## The built x86_64 artefacts under cargo lambda's runtime emulator
-	$(MAKE) build ARCH=x86_64
-	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,x86_64) STOCKS_LAMBDA_ARCH=x86_64 \
+test-lambdas: $(TEST_TOOLS) $(if $(LAMBDA_RUNNER),qemu) ## The ARCH (arm64) zips: checked to be small ELF for ARCH and run under cargo lambda's runtime emulator
+	$(MAKE) build ARCH=$(ARCH)
+	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,$(ARCH)) STOCKS_LAMBDA_ARCH=$(ARCH) \
+	STOCKS_LAMBDA_RUNNER="$(LAMBDA_RUNNER)" \
 	CARGO_LAMBDA_PATH=$(CURDIR)/$(PY)/tools/bin MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
 	cargo test --workspace --locked --test it -- --ignored lambda_runtime artefacts
-
-.PHONY: test-arm64
-test-arm64: ## The default arm64 zips: built (cross, with zig) and checked to be aarch64 ELF, small
-	$(MAKE) build ARCH=arm64
-	STOCKS_LAMBDA_DIR=$(CURDIR)/$(call LAMBDA_DIR,arm64) STOCKS_LAMBDA_ARCH=arm64 \
-	cargo test --workspace --locked --test it -- --ignored artefacts
 
 .PHONY: bench
 bench: $(TEST_TOOLS) ## Measure latency, throughput, handler cost, Lambda init/RSS/zip size -> bench/results.json

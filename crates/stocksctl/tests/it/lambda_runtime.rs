@@ -6,7 +6,9 @@
 //! market are the local stack's. This proves the artefacts start, read their environment and do
 //! their job — the worker even reads its Polygon key from an SSM SecureString.
 //!
-//! Ignored by default because it needs the zips: `make test` builds them (x86_64) and runs it.
+//! Ignored by default because it needs the zips: `make test` builds the deployed default (arm64,
+//! release) and runs it; on an x86_64 machine each `bootstrap` runs under qemu-user, named by
+//! `STOCKS_LAMBDA_RUNNER` (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
@@ -57,7 +59,7 @@ fn unpack(lambda_dir: &Path, name: &str, into: &Path) -> PathBuf {
     let zip_path = lambda_dir.join(name).join("bootstrap.zip");
     let mut archive = zip::ZipArchive::new(
         std::fs::File::open(&zip_path)
-            .unwrap_or_else(|e| panic!("{}: {e}; build it with `make build ARCH=x86_64`", zip_path.display())),
+            .unwrap_or_else(|e| panic!("{}: {e}; build it with `make build`", zip_path.display())),
     )
     .unwrap();
     let mut entry = archive.by_name("bootstrap").expect("the zip holds a bootstrap");
@@ -150,9 +152,43 @@ fn lambda_env(name: &str, port: u16, moto: &MotoServer) -> HashMap<String, Strin
     ])
 }
 
+/// The machine `STOCKS_LAMBDA_ARCH` names, as Rust spells it.
+fn lambda_machine() -> &'static str {
+    match std::env::var("STOCKS_LAMBDA_ARCH").as_deref() {
+        Ok("arm64") => "aarch64",
+        Ok("x86_64") => "x86_64",
+        other => panic!("STOCKS_LAMBDA_ARCH={other:?}: arm64 or x86_64"),
+    }
+}
+
+/// A command that runs `bin`: directly on its own machine, otherwise through
+/// `STOCKS_LAMBDA_RUNNER` (an emulator command line such as `qemu-aarch64 -L <sysroot>`).
+fn function_command(bin: &Path) -> Command {
+    let runner = std::env::var("STOCKS_LAMBDA_RUNNER").unwrap_or_default();
+    let mut runner = runner.split_whitespace();
+    match runner.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(runner).arg(bin);
+            command
+        }
+        None => {
+            let machine = lambda_machine();
+            assert_eq!(
+                machine,
+                std::env::consts::ARCH,
+                "{machine} zips do not run on this {} machine without STOCKS_LAMBDA_RUNNER \
+                 (qemu-user): run `make test-lambdas`, which installs and names it",
+                std::env::consts::ARCH
+            );
+            Command::new(bin)
+        }
+    }
+}
+
 fn start_function(bin: &Path, env: &HashMap<String, String>, log: &Path, processes: &mut Processes) {
     let out = std::fs::File::create(log).unwrap();
-    let child = Command::new(bin)
+    let child = function_command(bin)
         .env_clear()
         .envs(env)
         .stdout(out.try_clone().unwrap())
@@ -192,7 +228,7 @@ fn invoke(port: u16, name: &str, event: &Value, scratch: &Path) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the x86_64 Lambda zips and cargo-lambda: `make test` builds them and runs this"]
+#[ignore = "needs the Lambda zips and cargo-lambda: `make test` builds them and runs this"]
 async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
     let lambda_dir = required_env("STOCKS_LAMBDA_DIR");
     let scratch_dir = tempfile::tempdir().unwrap();
@@ -425,12 +461,12 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
 }
 
 #[test]
-#[ignore = "needs the x86_64 Lambda zips: `make test` builds them and runs this"]
+#[ignore = "needs the Lambda zips: `make test` builds them and runs this"]
 fn a_missing_setting_stops_the_function_with_its_name() {
     let lambda_dir = required_env("STOCKS_LAMBDA_DIR");
     let scratch = tempfile::tempdir().unwrap();
     let bin = unpack(&lambda_dir, "stocks-ingress", scratch.path());
-    let out = Command::new(bin)
+    let out = function_command(&bin)
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
         .env("AWS_REGION", "us-east-1")
