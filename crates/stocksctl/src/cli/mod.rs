@@ -1,0 +1,65 @@
+//! The command line: clap types only, where every doc comment is the `--help` text. Each
+//! command's module turns its arguments into work; nothing here runs anything. One file per
+//! group of commands: the local stack, the clients (`get`, `smoke`), the operators' commands
+//! (`dlq`, `tokens`), `preflight`, `bench`.
+
+use clap::{Args, Parser, Subcommand};
+
+mod bench;
+mod client;
+mod local;
+mod operate;
+mod preflight;
+
+pub use bench::BenchArgs;
+pub use client::{GetArgs, SmokeArgs};
+pub use local::{Auth, LocalArgs, Market, Queue};
+pub use operate::{DlqArgs, DlqCommand, TokensArgs, TokensCommand};
+pub use preflight::{Arch, PreflightArgs};
+
+/// Develop, try and operate the stocks WebSocket service.
+///
+/// `stocksctl local` runs the whole pipeline on this machine (no AWS account, no Polygon key);
+/// `stocksctl get MSFT` asks it — or a deployed API — for a report; `stocksctl dlq` inspects
+/// and replays the dead-letter queue; `stocksctl tokens` gives people access; `stocksctl
+/// preflight` and `stocksctl smoke` come before and after a deploy.
+#[derive(Debug, Parser)]
+#[command(name = "stocksctl", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Local(LocalArgs),
+    Get(GetArgs),
+    Dlq(DlqArgs),
+    Tokens(TokensArgs),
+    Preflight(PreflightArgs),
+    Smoke(SmokeArgs),
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AwsArgs {
+    /// AWS endpoint override for SQS and DynamoDB: moto, LocalStack (default: AWS).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// AWS region (default: AWS_REGION or the profile's).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
