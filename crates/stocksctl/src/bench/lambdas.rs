@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -182,7 +182,12 @@ fn environment(name: &str, runtime_api: std::net::SocketAddr, targets: &Targets)
     .collect();
     let callback = format!("http://{}/local", targets.stack);
     let extra: &[(&str, String)] = match name {
-        "stocks-ingress" => &[("QUEUE_URL", targets.jobs_url.clone()), ("CALLBACK_URL", callback)],
+        "stocks-ingress" => &[
+            ("QUEUE_URL", targets.jobs_url.clone()),
+            ("CALLBACK_URL", callback),
+            ("ACCESS_TABLE", targets.access_table.clone()),
+        ],
+        "stocks-authorizer" => &[("ACCESS_TABLE", targets.access_table.clone())],
         "stocks-worker" => &[
             ("QUEUE_URL", targets.jobs_url.clone()),
             ("CALLBACK_URL", callback),
@@ -225,15 +230,19 @@ fn unpack(zip: &Path, into: &Path) -> Result<PathBuf, String> {
 /// One cold start: milliseconds from spawn to the first poll.
 async fn cold_start(bin: &Path, name: &str, targets: &Targets) -> Result<(f64, Running, Served), String> {
     let served = serve_runtime_api().await;
+    // Its log, beside the binary: what a function that does not start said.
+    let log_path = bin.with_file_name("log");
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let stderr = log.try_clone().map_err(|e| e.to_string())?;
     let spawned = Instant::now();
     let child = Command::new(bin)
         .env_clear()
         .envs(environment(name, served.addr, targets))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log)
+        .stderr(stderr)
         .spawn()
         .map_err(|e| format!("{name}: {e}"))?;
-    let running = Running(child);
+    let mut running = Running(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     let api = served.api.clone();
     loop {
@@ -246,8 +255,14 @@ async fn cold_start(bin: &Path, name: &str, targets: &Targets) -> Result<(f64, R
         if let Some(err) = api.errors.lock().unwrap().first() {
             return Err(format!("{name} failed to start: {err}"));
         }
-        if Instant::now() > deadline {
-            return Err(format!("{name} never polled the runtime API"));
+        let exited = running.0.try_wait().map_err(|e| e.to_string())?;
+        if exited.is_some() || Instant::now() > deadline {
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let last = said.lines().last().unwrap_or("nothing");
+            return Err(match exited {
+                Some(status) => format!("{name} stopped ({status}) before polling the runtime API; it said: {last}"),
+                None => format!("{name} never polled the runtime API; it said: {last}"),
+            });
         }
         let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
     }
