@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use stocks_core::adapters::access::{TokenAdminError, check_new_token, new_token, now};
+use stocks_core::adapters::access::{TokenAdminError, check_new_token, mint_token, now};
 use stocks_core::domain::{Token, TokenHash, TokenId, TokenRecord};
 use stocks_core::ports::{AccessError, AccessStore, RateDecision};
 
@@ -34,15 +34,8 @@ impl MemoryAccessStore {
         if tables.tokens.values().any(|t| t.name == name && t.revoked_at.is_none()) {
             return Err(TokenAdminError::NameTaken(name.to_owned()));
         }
-        let token = new_token();
+        let (token, record) = mint_token(name, rate_per_minute);
         let hash = token.hash();
-        let record = TokenRecord {
-            token_id: hash.token_id(),
-            name: name.to_owned(),
-            created_at: now(),
-            rate_per_minute,
-            revoked_at: None,
-        };
         tables.tokens.insert(hash, record.clone());
         Ok((token, record))
     }

@@ -33,6 +33,21 @@ pub fn new_token() -> Token {
     Token::from_bytes(bytes)
 }
 
+/// A new live token named `name` and the record either store keeps of it (never the token).
+/// The caller checks the name and rate first ([`check_new_token`]) and stores the record under
+/// `token.hash()`.
+pub fn mint_token(name: &str, rate_per_minute: u32) -> (Token, TokenRecord) {
+    let token = new_token();
+    let record = TokenRecord {
+        token_id: token.hash().token_id(),
+        name: name.to_owned(),
+        created_at: now(),
+        rate_per_minute,
+        revoked_at: None,
+    };
+    (token, record)
+}
+
 /// Why an operator's token command could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenAdminError {
@@ -109,15 +124,8 @@ impl DynamoAccessStore {
         {
             return Err(TokenAdminError::NameTaken(name.to_owned()));
         }
-        let token = new_token();
+        let (token, record) = mint_token(name, rate_per_minute);
         let hash = token.hash();
-        let record = TokenRecord {
-            token_id: hash.token_id(),
-            name: name.to_owned(),
-            created_at: now(),
-            rate_per_minute,
-            revoked_at: None,
-        };
         self.client
             .put_item()
             .table_name(&self.table)
@@ -134,55 +142,44 @@ impl DynamoAccessStore {
 
     /// Every token the table knows, revoked ones too, oldest first. Never a token or a hash.
     pub async fn list(&self) -> Result<Vec<TokenRecord>, AccessError> {
-        let mut records = Vec::new();
+        let items = self.scan_tokens(None).await?;
+        let mut records: Vec<TokenRecord> = items.iter().filter_map(record_from_item).collect();
+        records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
+        Ok(records)
+    }
+
+    /// The token items, every page of the scan; with `live_named`, only the live token of
+    /// that name (names are unique among live tokens).
+    async fn scan_tokens(&self, live_named: Option<&str>) -> Result<Vec<HashMap<String, AttributeValue>>, AccessError> {
+        let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let page = self
+            let mut scan = self
                 .client
                 .scan()
                 .table_name(&self.table)
                 .filter_expression("begins_with(pk, :prefix)")
                 .expression_attribute_values(":prefix", s("token#"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify(&self.table, e))?;
-            records.extend(page.items().iter().filter_map(record_from_item));
+                .set_exclusive_start_key(start.take());
+            if let Some(name) = live_named {
+                scan = scan
+                    .filter_expression("begins_with(pk, :prefix) AND #name = :name AND attribute_not_exists(revokedAt)")
+                    .expression_attribute_names("#name", "name")
+                    .expression_attribute_values(":name", s(name));
+            }
+            let page = scan.send().await.map_err(|e| classify(&self.table, e))?;
+            items.extend(page.items().iter().cloned());
             match page.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => break,
             }
         }
-        records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
-        Ok(records)
+        Ok(items)
     }
 
     /// Revokes the live token named `name`: it can no longer connect.
     pub async fn revoke(&self, name: &str) -> Result<TokenRecord, TokenAdminError> {
-        let mut found = None;
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(pk, :prefix) AND #name = :name AND attribute_not_exists(revokedAt)")
-                .expression_attribute_names("#name", "name")
-                .expression_attribute_values(":prefix", s("token#"))
-                .expression_attribute_values(":name", s(name))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify(&self.table, e))?;
-            if let Some(item) = page.items().first() {
-                found = Some(item.clone());
-                break;
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+        let found = self.scan_tokens(Some(name)).await?.into_iter().next();
         let item = found.ok_or_else(|| TokenAdminError::NoSuchToken(name.to_owned()))?;
         let pk = item
             .get("pk")

@@ -48,13 +48,22 @@ async fn a_created_token_is_found_by_its_hash_and_listed_without_it() {
 async fn names_are_unique_among_live_tokens_and_revocation_is_by_name() {
     let moto = MotoServer::start();
     let store = store(&moto).await;
+    // Another live token, created first: revoking "ci" must not touch it.
+    let (other, _) = store.create("other", 60).await.unwrap();
     let (token, _) = store.create("ci", 60).await.unwrap();
     assert!(matches!(
         store.create("ci", 60).await,
         Err(TokenAdminError::NameTaken(_))
     ));
+    assert!(
+        matches!(store.revoke("nobody").await, Err(TokenAdminError::NoSuchToken(_))),
+        "a name no token has revokes nothing"
+    );
     let revoked = store.revoke("ci").await.unwrap();
+    assert_eq!(revoked.name, "ci");
     assert!(revoked.revoked_at.is_some());
+    let untouched = store.token(&other.hash()).await.unwrap().unwrap();
+    assert_eq!(untouched.revoked_at, None, "only the named token is revoked");
     let found = store.token(&token.hash()).await.unwrap().unwrap();
     assert!(
         found.revoked_at.is_some(),

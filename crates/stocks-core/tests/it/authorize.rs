@@ -6,12 +6,9 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use stocks_core::adapters::access::new_token;
-use stocks_core::domain::{ErrorCode, Grant, Token, TokenId, TokenRecord, WindowDays};
-use stocks_core::handlers::{Authorizer, Decision, Denial, Ingress, IngressOutcome};
-use stocks_core::ports::CallbackUrl;
-use stocks_testkit::{
-    FakeAccess, FakeConnections, FakeQueue, Journal, authorizer_request, hostile_tokens, websocket_message,
-};
+use stocks_core::domain::{ErrorCode, Grant, Token, TokenId, TokenRecord};
+use stocks_core::handlers::{Authorizer, Decision, Denial, IngressOutcome};
+use stocks_testkit::{FakeAccess, authorizer_request, hostile_tokens, websocket_message};
 
 /// A table with one live token ("ci", 2 a minute) and one revoked ("old").
 fn table() -> (Arc<FakeAccess>, Token, Token) {
@@ -118,21 +115,7 @@ async fn a_table_that_cannot_answer_lets_nobody_in() {
 
 // ----------------------------------------------------------------------------- the rate limit
 
-type TestIngress = Ingress<Arc<FakeQueue>, Arc<FakeConnections>, Arc<FakeAccess>>;
-
-fn ingress(access: Option<Arc<FakeAccess>>) -> (Arc<FakeQueue>, Arc<FakeConnections>, TestIngress) {
-    let journal = Journal::default();
-    let queue = Arc::new(FakeQueue::journaled(&journal));
-    let connections = Arc::new(FakeConnections::journaled(&journal));
-    let ingress = Ingress::new(
-        queue.clone(),
-        connections.clone(),
-        access,
-        Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
-        WindowDays::DEFAULT,
-    );
-    (queue, connections, ingress)
-}
+use crate::ingress::faked_ingress as ingress;
 
 /// A frame on a connection that the authorizer allowed with `grant`, at `minute`.
 fn frame(body: &str, grant: &Grant, at_ms: i64) -> aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest {

@@ -8,24 +8,11 @@ use chrono::{Days, Months, NaiveDate};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 use stocks_core::domain::{ErrorCode, MAX_BODY_BYTES, StockRequest, Ticker, WindowDays, parse_date, unrouted};
-use stocks_core::handlers::{Ingress, IngressOutcome};
-use stocks_core::ports::CallbackUrl;
-use stocks_testkit::{FakeConnections, FakeQueue, Journal, fixture, websocket_message};
+use stocks_core::handlers::IngressOutcome;
+use stocks_testkit::{FakeConnections, FakeQueue, fixture, websocket_message};
 
-type TestIngress = Ingress<Arc<FakeQueue>, Arc<FakeConnections>, stocks_testkit::FakeAccess>;
-
-fn harness() -> (Arc<FakeQueue>, Arc<FakeConnections>, TestIngress) {
-    let journal = Journal::default();
-    let queue = Arc::new(FakeQueue::journaled(&journal));
-    let connections = Arc::new(FakeConnections::journaled(&journal));
-    let ingress = Ingress::new(
-        queue.clone(),
-        connections.clone(),
-        None::<stocks_testkit::FakeAccess>,
-        Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
-        WindowDays::DEFAULT,
-    );
-    (queue, connections, ingress)
+fn harness() -> (Arc<FakeQueue>, Arc<FakeConnections>, crate::ingress::TestIngress) {
+    crate::ingress::faked_ingress(None)
 }
 
 #[tokio::test]

@@ -7,10 +7,28 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use stocks_core::domain::{ErrorCode, WindowDays};
 use stocks_core::handlers::{self, Ingress, IngressError, IngressOutcome};
 use stocks_core::ports::CallbackUrl;
-use stocks_testkit::{FakeConnections, FakeQueue, Journal, fixture, websocket_message};
+use stocks_testkit::{FakeAccess, FakeConnections, FakeQueue, Journal, fixture, websocket_message};
 
 const CONN: &str = "TWegAcC4EowCHnA=";
 const REQUEST_ID: &str = "TWegAFhjoAMFyNw=";
+
+/// An ingress over journaled fakes, with a callback URL and the default window; with `access`,
+/// it checks each frame's token against that table (the authorizer's grant on the event).
+pub(crate) type TestIngress = Ingress<Arc<FakeQueue>, Arc<FakeConnections>, Arc<FakeAccess>>;
+
+pub(crate) fn faked_ingress(access: Option<Arc<FakeAccess>>) -> (Arc<FakeQueue>, Arc<FakeConnections>, TestIngress) {
+    let journal = Journal::default();
+    let queue = Arc::new(FakeQueue::journaled(&journal));
+    let connections = Arc::new(FakeConnections::journaled(&journal));
+    let ingress = Ingress::new(
+        queue.clone(),
+        connections.clone(),
+        access,
+        Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
+        WindowDays::DEFAULT,
+    );
+    (queue, connections, ingress)
+}
 
 struct Harness {
     queue: Arc<FakeQueue>,

@@ -23,6 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
+/// The Lambda packages `make build` zips, one per function.
 pub const FUNCTIONS: [&str; 5] = [
     "stocks-connect",
     "stocks-disconnect",

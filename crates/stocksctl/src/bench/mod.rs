@@ -212,6 +212,17 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
 
 /// A WebSocket client that keeps one connection open and drops whatever it is sent, so the
 /// Lambda runs have a live connection to post to.
+/// `GET http://{stack}{path}` on the local stack, as JSON.
+async fn local_json<T: serde::de::DeserializeOwned>(stack: impl std::fmt::Display, path: &str) -> Result<T, String> {
+    reqwest::get(format!("http://{stack}{path}"))
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("{path}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("{path}: {e}"))
+}
+
 struct Sink {
     connection_id: String,
     _reader: tokio::task::JoinHandle<()>,
@@ -227,13 +238,7 @@ impl Sink {
             let (_write, mut read) = ws.split();
             while read.next().await.is_some() {}
         });
-        let list: serde_json::Value = reqwest::get(format!("http://{stack}/_local/connections"))
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let list: serde_json::Value = local_json(stack, "/_local/connections").await?;
         let connection_id = list[0]["connectionId"]
             .as_str()
             .ok_or("the stack lists no connection")?

@@ -10,14 +10,8 @@ mod dlq;
 mod lambda_runtime;
 mod tokens;
 
-/// The Lambda packages `make build` zips, one per function.
-pub const FUNCTIONS: [&str; 5] = [
-    "stocks-connect",
-    "stocks-disconnect",
-    "stocks-ingress",
-    "stocks-worker",
-    "stocks-authorizer",
-];
+/// The Lambda packages `make build` zips, one per function (the list `stocksctl bench` measures).
+pub use stocksctl::bench::lambdas::FUNCTIONS;
 
 /// `stocksctl dlq replay --execute` of everything in `dlq_url` back to `jobs_url`.
 pub async fn replay_everything(
