@@ -135,9 +135,10 @@ def rust_env_lists():
 
 
 def rust_worker_outcomes():
-    """The outcome names the worker logs (`Outcome::as_str` in
-    crates/stocks-core/src/handlers/worker/mod.rs): each must be a metric."""
+    """The outcome names the worker logs (the `outcomes!` list in
+    crates/stocks-core/src/handlers/worker/mod.rs, which declares `Outcome` and its names):
+    each must be a metric."""
     source = (REPO_DIR / "crates/stocks-core/src/handlers/worker/mod.rs").read_text()
-    body = source[source.index("pub fn as_str(self)"):]
-    body = body[: body.index("\n    }\n")]
-    return set(re.findall(r'=> "([a-z_]+)"', body))
+    body = source[source.index("\noutcomes! {"):]
+    body = body[: body.index("\n}\n")]
+    return set(re.findall(r'^\s+[A-Z][A-Za-z]* => "([a-z_]+)",$', body, re.M))

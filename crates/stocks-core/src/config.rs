@@ -3,11 +3,12 @@
 //! [`env`] is the one list of variable names: the Lambdas read them through here, and the
 //! Terraform tests check the functions are given exactly these.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::adapters::polygon::DEFAULT_BASE_URL;
-use crate::adapters::{ApiKey, CacheSettings, QuotaSettings, RateLimit};
+use crate::adapters::{ApiKey, CacheSettings, POLYGON_BASE_URL, QuotaSettings, RateLimit, SsmError, read_api_key};
 use crate::domain::WindowDays;
+use crate::handlers::WorkerSettings;
 use crate::ports::CallbackUrl;
 
 /// Environment variable names.
@@ -36,9 +37,11 @@ pub mod env {
     /// This worker instance's share of the Polygon plan's rate, per minute; 0 = no limiter of
     /// our own (Terraform passes the plan's rate divided by the worker's maximum concurrency).
     pub const POLYGON_REQUESTS_PER_MINUTE: &str = "POLYGON_REQUESTS_PER_MINUTE";
-    /// Seconds to wait after a 429 without `Retry-After` (default 60).
+    /// Seconds to wait after a 429 without `Retry-After` (default
+    /// [`QuotaSettings::DEFAULT_DEFER`]).
     pub const QUOTA_DEFER_SECS: &str = "QUOTA_DEFER_SECS";
-    /// Give up on quota this many seconds after the client's request (default 7000).
+    /// Give up on quota this many seconds after the client's request (default
+    /// [`WorkerSettings::DEFAULT_MAX_JOB_AGE`]).
     pub const MAX_JOB_AGE_SECS: &str = "MAX_JOB_AGE_SECS";
     /// The access table (tokens and per-token rate counters): authorizer and ingress. Unset or
     /// empty: access control is off (the ingress does no lookup at all).
@@ -69,12 +72,21 @@ pub mod env {
     pub const AUTHORIZER: &[&str] = &[ACCESS_TABLE, RUST_LOG];
 }
 
+/// Why a function cannot start: a setting missing or out of bounds, named.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A required variable is not set (or empty).
     #[error("{0} is not set")]
     Missing(&'static str),
+    /// A variable is set to something its setting cannot be.
     #[error("{name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with its value, and what it may be.
+        reason: String,
+    },
+    /// Both ways of giving the Polygon key are set.
     #[error("set either {} or {}, not both", env::POLYGON_API_KEY, env::POLYGON_API_KEY_PARAM)]
     TwoKeys,
 }
@@ -82,8 +94,11 @@ pub enum ConfigError {
 /// What the ingress needs.
 #[derive(Clone, Debug)]
 pub struct IngressConfig {
+    /// `QUEUE_URL`: where accepted jobs go.
     pub queue_url: String,
+    /// `CALLBACK_URL`; `None`: built from each event.
     pub callback_url: Option<CallbackUrl>,
+    /// `REPORT_WINDOW_DAYS`.
     pub window_days: WindowDays,
     /// The access table, when access control is on.
     pub access_table: Option<String>,
@@ -92,14 +107,17 @@ pub struct IngressConfig {
 /// What the `$connect` authorizer needs.
 #[derive(Clone, Debug)]
 pub struct AuthorizerConfig {
+    /// `ACCESS_TABLE`: the tokens to check.
     pub access_table: String,
 }
 
 impl AuthorizerConfig {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads the environment through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             access_table: Vars(&get).required(env::ACCESS_TABLE)?,
@@ -119,23 +137,33 @@ pub enum KeySource {
 /// What the worker needs.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
+    /// `CALLBACK_URL`: where reports are posted.
     pub callback_url: CallbackUrl,
     /// The jobs queue, where deferred jobs wait.
     pub queue_url: String,
+    /// `DLQ_URL`: where the worker parks jobs it gives up on.
     pub dlq_url: String,
+    /// `MAX_RECEIVE_COUNT`: the queue's redrive count.
     pub max_receive_count: u32,
+    /// `POLYGON_BASE_URL`.
     pub polygon_base_url: String,
+    /// Where the Polygon key comes from.
     pub polygon_key: KeySource,
+    /// `MARKET_CACHE_ENTRIES`, `MARKET_CACHE_MAX_AGE_SECS`.
     pub cache: CacheSettings,
+    /// `POLYGON_REQUESTS_PER_MINUTE`, `QUOTA_DEFER_SECS`.
     pub quota: QuotaSettings,
+    /// `MAX_JOB_AGE_SECS`.
     pub max_job_age: Duration,
 }
 
 impl IngressConfig {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads the environment through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&get);
         Ok(Self {
@@ -158,10 +186,12 @@ impl IngressConfig {
 }
 
 impl WorkerConfig {
+    /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// Reads the environment through `get` (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(&get);
         let polygon_key = match (
@@ -176,49 +206,50 @@ impl WorkerConfig {
             (None, Some(name)) => KeySource::Parameter(name),
             (None, None) => return Err(ConfigError::Missing(env::POLYGON_API_KEY_PARAM)),
         };
-        let max_receive_count = vars.required(env::MAX_RECEIVE_COUNT)?;
         let per_minute = vars.decimal(env::POLYGON_REQUESTS_PER_MINUTE, 0.0, 1_000_000.0)?;
         Ok(Self {
             callback_url: callback(&vars.required(env::CALLBACK_URL)?)?,
             queue_url: vars.required(env::QUEUE_URL)?,
             dlq_url: vars.required(env::DLQ_URL)?,
-            max_receive_count: max_receive_count
-                .parse()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: env::MAX_RECEIVE_COUNT,
-                    reason: format!("{max_receive_count:?} is not 1..=1000"),
-                })?,
+            max_receive_count: vars.required_in(env::MAX_RECEIVE_COUNT, WorkerSettings::MAX_RECEIVE_COUNT)?,
             polygon_base_url: vars
                 .optional(env::POLYGON_BASE_URL)
-                .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+                .unwrap_or_else(|| POLYGON_BASE_URL.to_owned()),
             polygon_key,
             cache: CacheSettings {
-                entries: vars.number(env::MARKET_CACHE_ENTRIES, CacheSettings::default().entries, 1_000_000)?,
-                max_age: match vars.number(env::MARKET_CACHE_MAX_AGE_SECS, 0, 7 * 24 * 3600)? {
+                entries: vars.number_in(
+                    env::MARKET_CACHE_ENTRIES,
+                    CacheSettings::default().entries,
+                    CacheSettings::ENTRIES,
+                )?,
+                max_age: match vars.number_in(env::MARKET_CACHE_MAX_AGE_SECS, 0, CacheSettings::MAX_AGE_SECS)? {
                     0 => None,
-                    secs => Some(Duration::from_secs(secs as u64)),
+                    secs => Some(Duration::from_secs(secs)),
                 },
             },
             quota: QuotaSettings {
                 rate: (per_minute > 0.0).then(|| RateLimit::per_minute(per_minute)),
-                defer_without_retry_after: Duration::from_secs(
-                    vars.number(env::QUOTA_DEFER_SECS, 60, 900)?.max(1) as u64
-                ),
+                defer_without_retry_after: vars.secs_in(
+                    env::QUOTA_DEFER_SECS,
+                    QuotaSettings::DEFAULT_DEFER,
+                    QuotaSettings::DEFER_SECS,
+                )?,
             },
-            // API Gateway closes every connection after 2 hours: waiting longer reaches no one.
-            max_job_age: Duration::from_secs(vars.number(env::MAX_JOB_AGE_SECS, 7000, 7200)? as u64),
+            max_job_age: vars.secs_in(
+                env::MAX_JOB_AGE_SECS,
+                WorkerSettings::DEFAULT_MAX_JOB_AGE,
+                WorkerSettings::MAX_JOB_AGE_SECS,
+            )?,
         })
     }
 }
 
 impl KeySource {
     /// The key itself, reading SSM when configured to (once per cold start).
-    pub async fn resolve(&self, aws: &aws_config::SdkConfig) -> Result<ApiKey, crate::adapters::ssm::SsmError> {
+    pub async fn resolve(&self, aws: &aws_config::SdkConfig) -> Result<ApiKey, SsmError> {
         match self {
             Self::Literal(key) => Ok(key.clone()),
-            Self::Parameter(name) => crate::adapters::ssm::read_api_key_with(aws, name).await,
+            Self::Parameter(name) => read_api_key(&aws_sdk_ssm::Client::new(aws), name).await,
         }
     }
 }
@@ -235,20 +266,52 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
         self.optional(name).ok_or(ConfigError::Missing(name))
     }
 
-    /// A whole number in `0..=max`, or `default` when unset.
-    fn number(&self, name: &'static str, default: usize, max: usize) -> Result<usize, ConfigError> {
+    /// A whole number in `range`, or `default` when unset.
+    fn number_in<T>(&self, name: &'static str, default: T, range: RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
         match self.optional(name) {
             None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("{raw:?} is not a whole number from 0 to {max}"),
-                }),
+            Some(raw) => parse_in(name, &raw, &range),
         }
     }
+
+    /// A whole number in `range`; refused when unset.
+    fn required_in<T>(&self, name: &'static str, range: RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
+        parse_in(name, &self.required(name)?, &range)
+    }
+
+    /// Whole seconds in `range`, or `default` when unset.
+    fn secs_in(
+        &self,
+        name: &'static str,
+        default: Duration,
+        range: RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.number_in(name, default.as_secs(), range).map(Duration::from_secs)
+    }
+}
+
+/// `raw` as a whole number in `range`, or the refusal naming `name` and the range.
+fn parse_in<T>(name: &'static str, raw: &str, range: &RangeInclusive<T>) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    raw.parse()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError::Invalid {
+            name,
+            reason: format!(
+                "{raw:?} is not a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        })
 }
 
 impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
@@ -395,7 +458,7 @@ mod tests {
             QuotaSettings::default(),
             "no limiter of our own unless asked"
         );
-        assert_eq!(defaults.max_job_age, Duration::from_secs(7000));
+        assert_eq!(defaults.max_job_age, WorkerSettings::DEFAULT_MAX_JOB_AGE);
         assert_eq!(defaults.queue_url, "q");
         let tuned = with(&[
             ("POLYGON_REQUESTS_PER_MINUTE", "2.5"),
@@ -415,8 +478,10 @@ mod tests {
             ("POLYGON_REQUESTS_PER_MINUTE", "-1"),
             ("POLYGON_REQUESTS_PER_MINUTE", "five"),
             ("POLYGON_REQUESTS_PER_MINUTE", "NaN"),
-            ("MAX_JOB_AGE_SECS", "9000"),
+            ("MAX_JOB_AGE_SECS", "7201"),
+            ("MAX_JOB_AGE_SECS", "59"),
             ("QUOTA_DEFER_SECS", "901"),
+            ("QUOTA_DEFER_SECS", "0"),
         ] {
             let err = with(&[(name, bad)]).unwrap_err();
             assert!(err.to_string().starts_with(&format!("{name} is invalid")), "{err}");

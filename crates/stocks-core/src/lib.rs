@@ -7,16 +7,26 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way: `handlers` and `adapters` → `ports` → `domain`.
+//! Dependencies point one way: `config` → `handlers` and `adapters` → `ports` → `domain`.
 //!
-//! - [`domain`] — tickers, windows, jobs, reports, client messages. No AWS, no I/O.
-//! - [`ports`] — the small traits handlers need: [`ports::JobQueue`], [`ports::DeadLetters`],
-//!   [`ports::Connections`], [`ports::MarketData`].
-//! - [`handlers`] — `$connect`/`$disconnect`, the ingress and the worker, generic over the
-//!   ports; the same code runs in Lambda, in `stocksctl local` and in tests.
-//! - [`adapters`] — the ports over aws-sdk-sqs, aws-sdk-apigatewaymanagement and reqwest.
-//! - [`config`] — the environment, read once per cold start.
-//! - [`telemetry`] — JSON logs.
+//! - [`domain`] — tickers, windows, jobs, reports, client messages, access tokens and the rules
+//!   a new one meets. No AWS, no I/O.
+//! - [`ports`] — one small trait per capability: [`ports::JobQueue`], [`ports::DeadLetters`],
+//!   [`ports::Connections`], [`ports::MarketData`], [`ports::AccessStore`] (token lookups and
+//!   per-token rate counters) and [`ports::TokenAdmin`] (operators' create, list, revoke); and
+//!   the AWS limits they live within (SQS's longest delay, API Gateway's lifetimes and sizes).
+//! - [`handlers`] — the `$connect` authorizer, `$connect`/`$disconnect`, the ingress and the
+//!   worker, generic over the ports; the same code runs in Lambda, in `stocksctl local` and in
+//!   tests.
+//! - [`adapters`] — the ports over aws-sdk-sqs, aws-sdk-apigatewaymanagement,
+//!   aws-sdk-dynamodb (the access table), aws-sdk-ssm (the Polygon key) and reqwest (Polygon),
+//!   plus the market cache and the SDK settings.
+//! - [`config`] — the environment, read once per cold start, with every setting's default and
+//!   bounds.
+//! - [`telemetry`] — JSON logs, and the `job done` lines the outcome metrics count.
+
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod adapters;
 pub mod config;

@@ -11,29 +11,53 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::domain::{Bar, ClientMessage, DateWindow, DeadLetter, Job, Ticker, TokenHash, TokenId, TokenRecord};
+use crate::domain::{
+    Bar, ClientMessage, DateWindow, DeadLetter, Job, NewToken, Ticker, Token, TokenHash, TokenId, TokenRecord,
+    TokenRuleError,
+};
 
 /// A boxed error source, kept for logs.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// SQS's longest `DelaySeconds`, 15 minutes: the most [`JobQueue::send_delayed`] can wait.
+pub const MAX_DELAY_SECS: u32 = 900;
+
+/// API Gateway closes every WebSocket connection this long after it opened, whatever it does:
+/// nothing posted to a connection older than this can arrive.
+pub const CONNECTION_MAX_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// API Gateway closes a WebSocket connection that carries no message, either way, this long.
+pub const CONNECTION_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// API Gateway's largest WebSocket frame, 32 KB.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+
+/// API Gateway's largest WebSocket message (all its frames), 128 KB: what one
+/// [`Connections::post`] may carry.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
 /// Queues a job for the worker: the ingress sends new ones; the worker sends back those that
 /// wait for market quota, delayed.
 pub trait JobQueue: Send + Sync {
+    /// Sends a new job, visible to receivers at once.
     fn send(&self, job: &Job) -> impl Future<Output = Result<(), QueueError>> + Send;
 
     /// Sends `job`, invisible to receivers for `delay_secs` seconds (SQS `DelaySeconds`,
-    /// 0..=900).
+    /// at most [`MAX_DELAY_SECS`]; more is capped).
     fn send_delayed(&self, job: &Job, delay_secs: u32) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// Parks a job the worker gave up on, with its failure attributes (worker side).
 pub trait DeadLetters: Send + Sync {
+    /// Parks `letter` in the dead-letter queue, its failure as message attributes.
     fn dead_letter(&self, letter: &DeadLetter) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
 /// API Gateway's `@connections` management API: talk to, and hang up on, a client.
 pub trait Connections: Send + Sync {
+    /// Sends `message` to the client on `connection_id`.
     fn post(
         &self,
         callback: &CallbackUrl,
@@ -41,6 +65,7 @@ pub trait Connections: Send + Sync {
         message: &ClientMessage,
     ) -> impl Future<Output = Result<(), ConnectionError>> + Send;
 
+    /// Hangs up on the client on `connection_id`.
     fn delete(
         &self,
         callback: &CallbackUrl,
@@ -50,6 +75,7 @@ pub trait Connections: Send + Sync {
 
 /// Daily aggregates for a ticker over a window, oldest first; empty when there are none.
 pub trait MarketData: Send + Sync {
+    /// The daily bars of `ticker` in `window`, oldest first.
     fn daily_bars(
         &self,
         ticker: &Ticker,
@@ -63,25 +89,34 @@ pub trait MarketData: Send + Sync {
 pub enum QueueError {
     /// A wrong URL, another account or region, or a deleted queue.
     #[error("no such queue: {queue}")]
-    NoSuchQueue { queue: String },
+    NoSuchQueue {
+        /// The queue's URL or ARN.
+        queue: String,
+    },
     /// The credentials in use may not do this to the queue (IAM, or the queue's KMS key).
     #[error("access denied to {queue}: check the AWS credentials and their permissions")]
     AccessDenied {
+        /// The queue's URL or ARN.
         queue: String,
+        /// What SQS said.
         #[source]
         source: BoxError,
     },
     /// No answer at all: DNS, a refused connection, a timeout.
     #[error("cannot reach SQS for {queue}")]
     Unreachable {
+        /// The queue's URL or ARN.
         queue: String,
+        /// What the connection said.
         #[source]
         source: BoxError,
     },
     /// SQS answered, refusing the request for another reason (throttling, a bad value).
     #[error("SQS refused a request on {queue}")]
     Refused {
+        /// The queue's URL or ARN.
         queue: String,
+        /// What SQS said.
         #[source]
         source: BoxError,
     },
@@ -102,6 +137,37 @@ pub trait AccessStore: Send + Sync {
     ) -> impl Future<Output = Result<RateDecision, AccessError>> + Send;
 }
 
+/// The operators' side of the access table: who holds a token (`stocksctl tokens`, the local
+/// stack's `/_local/tokens`). A name belongs to at most one live token, whatever runs at once.
+pub trait TokenAdmin: Send + Sync {
+    /// Issues a token for `new` and stores its record: the only time the token can be seen.
+    /// [`TokenAdminError::NameTaken`] when a live token already has the name.
+    fn create(&self, new: &NewToken) -> impl Future<Output = Result<(Token, TokenRecord), TokenAdminError>> + Send;
+
+    /// Every token, revoked ones too, oldest first. Never a token or a hash.
+    fn list(&self) -> impl Future<Output = Result<Vec<TokenRecord>, TokenAdminError>> + Send;
+
+    /// Revokes the live token named `name`: it can no longer connect, and the name is free.
+    fn revoke(&self, name: &str) -> impl Future<Output = Result<TokenRecord, TokenAdminError>> + Send;
+}
+
+/// Why an operator's token command could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenAdminError {
+    /// The name or rate breaks the rules; nothing was stored.
+    #[error(transparent)]
+    Rule(#[from] TokenRuleError),
+    /// A live token already has this name.
+    #[error("a live token is already named {0:?}: revoke it first, or choose another name")]
+    NameTaken(String),
+    /// No live token has this name.
+    #[error("no live token is named {0:?}")]
+    NoSuchToken(String),
+    /// The store could not be used.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+}
+
 /// What the rate counter said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateDecision {
@@ -116,33 +182,46 @@ pub enum RateDecision {
 pub enum AccessError {
     /// A wrong name, another account or region, or a deleted table.
     #[error("no such table: {table}")]
-    NoSuchTable { table: String },
+    NoSuchTable {
+        /// The table's name.
+        table: String,
+    },
+    /// The credentials in use may not do this to the table (IAM, or its KMS key).
     #[error("access denied to table {table}: check the AWS credentials and their permissions")]
     AccessDenied {
+        /// The table's name.
         table: String,
+        /// What DynamoDB said.
         #[source]
         source: BoxError,
     },
+    /// No answer at all: DNS, a refused connection, a timeout.
     #[error("cannot reach DynamoDB for table {table}")]
     Unreachable {
+        /// The table's name.
         table: String,
+        /// What the connection said.
         #[source]
         source: BoxError,
     },
     /// DynamoDB answered, refusing the request for another reason (throttling, a bad item).
     #[error("DynamoDB refused a request on table {table}")]
     Refused {
+        /// The table's name.
         table: String,
+        /// What DynamoDB said.
         #[source]
         source: BoxError,
     },
 }
 
+/// Why `@connections` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
     /// 410 Gone: the client disconnected (or never existed). Final; never worth a retry.
     #[error("the connection is gone")]
     Gone,
+    /// Anything else: the call failed, and may succeed later.
     #[error("the @connections API request failed")]
     Failed(#[source] BoxError),
 }
@@ -152,18 +231,29 @@ pub enum ConnectionError {
 pub enum MarketError {
     /// Transient trouble (429, 5xx, timeouts, malformed JSON) that outlasted the retries.
     #[error("market data unavailable after {attempts} attempt(s): {last}")]
-    Unavailable { attempts: u32, last: String },
+    Unavailable {
+        /// HTTP attempts made.
+        attempts: u32,
+        /// What the last one met.
+        last: String,
+    },
     /// The provider refused us (401/403 or another 4xx): retrying cannot help.
     #[error("market data provider refused the request with HTTP {status}")]
-    Rejected { status: u16 },
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+    },
     /// The provider broke its own protocol in a way retrying cannot fix (e.g. a `next_url`
     /// pointing at another host, which would leak the key).
     #[error("market data provider broke protocol: {0}")]
     Protocol(String),
     /// The plan's request quota is spent (429, or our own limiter said so first): not a failure,
-    /// a wait. `retry_after` is when the quota is expected back, if known.
+    /// a wait. `retry_after` is when the quota is expected back.
     #[error("market request quota spent; retry after {retry_after:?}")]
-    QuotaExceeded { retry_after: Option<std::time::Duration> },
+    QuotaExceeded {
+        /// How long until a call may go again.
+        retry_after: Duration,
+    },
 }
 
 impl MarketError {
@@ -178,11 +268,13 @@ impl MarketError {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CallbackUrl(Arc<str>);
 
+/// A callback URL that is not an absolute http(s) URL.
 #[derive(Debug, thiserror::Error)]
 #[error("callback URL must be an absolute http(s) URL, got {0:?}")]
 pub struct InvalidCallbackUrl(String);
 
 impl CallbackUrl {
+    /// An absolute http(s) URL, without its trailing slash.
     pub fn parse(url: &str) -> Result<Self, InvalidCallbackUrl> {
         let trimmed = url.trim().trim_end_matches('/');
         let rest = trimmed
@@ -202,6 +294,7 @@ impl CallbackUrl {
         Self::parse(&format!("https://{domain_name}/{stage}")).ok()
     }
 
+    /// The URL.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -262,6 +355,20 @@ impl<T: AccessStore> AccessStore for Arc<T> {
         limit: u32,
     ) -> impl Future<Output = Result<RateDecision, AccessError>> + Send {
         (**self).count_request(token_id, minute, limit)
+    }
+}
+
+impl<T: TokenAdmin> TokenAdmin for Arc<T> {
+    fn create(&self, new: &NewToken) -> impl Future<Output = Result<(Token, TokenRecord), TokenAdminError>> + Send {
+        (**self).create(new)
+    }
+
+    fn list(&self) -> impl Future<Output = Result<Vec<TokenRecord>, TokenAdminError>> + Send {
+        (**self).list()
+    }
+
+    fn revoke(&self, name: &str) -> impl Future<Output = Result<TokenRecord, TokenAdminError>> + Send {
+        (**self).revoke(name)
     }
 }
 

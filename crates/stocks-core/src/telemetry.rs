@@ -31,6 +31,7 @@ pub const OUTCOME_TARGET: &str = "stocks::outcome";
 /// The filter for `RUST_LOG` (`None` or invalid: `info`), with the outcome lines kept at any
 /// level: the metrics stop counting if they vanish under `RUST_LOG=warn`. A directive for
 /// [`OUTCOME_TARGET`] in `RUST_LOG` itself (`stocks::outcome=off`) still wins.
+#[expect(clippy::expect_used, reason = "`stocks::outcome=info` is a valid directive")]
 pub fn filter(rust_log: Option<&str>) -> EnvFilter {
     let rust_log = rust_log.map(str::trim).filter(|s| !s.is_empty()).unwrap_or("info");
     let filter = EnvFilter::try_new(rust_log).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -41,7 +42,7 @@ pub fn filter(rust_log: Option<&str>) -> EnvFilter {
     }
 }
 
-/// One job's end: the line the outcome metric filters match (`{ $.outcome = "report" }`).
+/// One job's end: the line the outcome metric filters match (`{ $.outcome = "reported" }`).
 pub fn job_done(outcome: &str, attempt: u32) {
     tracing::info!(target: OUTCOME_TARGET, outcome, attempt, "job done");
 }
@@ -60,6 +61,7 @@ pub fn init_json() {
 pub struct StartupError(String);
 
 impl StartupError {
+    /// Logs `err` with its causes as the one line an operator reads, and keeps its text.
     pub fn log<E: std::error::Error + 'static>(err: E) -> Self {
         let message = crate::ports::error_chain(&err);
         tracing::error!(error = %message, "cannot start: fix the function's configuration");

@@ -1,15 +1,15 @@
 //! [`MemoryAccessStore`]: the access table in memory, for `--auth tokens`.
 //!
 //! The real authorizer and the real ingress rate check run over it; `/_local/tokens` (and
-//! `stocksctl tokens --local`) create, list and revoke tokens in it, with the same rules as
-//! `stocks_core::adapters::DynamoAccessStore`.
+//! `stocksctl tokens --local`) create, list and revoke tokens in it through the same
+//! [`TokenAdmin`] port as `stocks_core::adapters::DynamoAccessStore`, with the same rules.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use stocks_core::adapters::access::{TokenAdminError, check_new_token, mint_token, now};
-use stocks_core::domain::{Token, TokenHash, TokenId, TokenRecord};
-use stocks_core::ports::{AccessError, AccessStore, RateDecision};
+use stocks_core::adapters::{issue_token, now_millis};
+use stocks_core::domain::{NewToken, Token, TokenHash, TokenId, TokenRecord};
+use stocks_core::ports::{AccessError, AccessStore, RateDecision, TokenAdmin, TokenAdminError};
 
 #[derive(Default)]
 struct Tables {
@@ -26,36 +26,38 @@ impl MemoryAccessStore {
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// A new token named `name`, shown once.
-    pub fn create(&self, name: &str, rate_per_minute: u32) -> Result<(Token, TokenRecord), TokenAdminError> {
-        check_new_token(name, rate_per_minute)?;
+impl TokenAdmin for MemoryAccessStore {
+    async fn create(&self, new: &NewToken) -> Result<(Token, TokenRecord), TokenAdminError> {
         let mut tables = self.tables();
-        if tables.tokens.values().any(|t| t.name == name && t.revoked_at.is_none()) {
-            return Err(TokenAdminError::NameTaken(name.to_owned()));
+        // Checked and written under one lock: a name belongs to one live token.
+        if tables
+            .tokens
+            .values()
+            .any(|t| t.name == new.name() && t.revoked_at.is_none())
+        {
+            return Err(TokenAdminError::NameTaken(new.name().to_owned()));
         }
-        let (token, record) = mint_token(name, rate_per_minute);
-        let hash = token.hash();
-        tables.tokens.insert(hash, record.clone());
+        let (token, record) = issue_token(new);
+        tables.tokens.insert(token.hash(), record.clone());
         Ok((token, record))
     }
 
-    /// Every token, oldest first.
-    pub fn list(&self) -> Vec<TokenRecord> {
+    async fn list(&self) -> Result<Vec<TokenRecord>, TokenAdminError> {
         let mut records: Vec<_> = self.tables().tokens.values().cloned().collect();
         records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
-        records
+        Ok(records)
     }
 
-    /// Revokes the live token named `name`.
-    pub fn revoke(&self, name: &str) -> Result<TokenRecord, TokenAdminError> {
+    async fn revoke(&self, name: &str) -> Result<TokenRecord, TokenAdminError> {
         let mut tables = self.tables();
         let record = tables
             .tokens
             .values_mut()
             .find(|t| t.name == name && t.revoked_at.is_none())
             .ok_or_else(|| TokenAdminError::NoSuchToken(name.to_owned()))?;
-        record.revoked_at = Some(now());
+        record.revoked_at = Some(now_millis());
         Ok(record.clone())
     }
 }
@@ -85,15 +87,16 @@ mod tests {
     #[tokio::test]
     async fn tokens_are_created_once_per_name_and_revoked_by_name() {
         let store = MemoryAccessStore::default();
-        let (token, record) = store.create("ci", 2).unwrap();
+        let ci = NewToken::new("ci", 2).unwrap();
+        let (token, record) = store.create(&ci).await.unwrap();
         assert_eq!(store.token(&token.hash()).await.unwrap(), Some(record.clone()));
-        assert!(matches!(store.create("ci", 2), Err(TokenAdminError::NameTaken(_))));
-        let revoked = store.revoke("ci").unwrap();
+        assert!(matches!(store.create(&ci).await, Err(TokenAdminError::NameTaken(_))));
+        let revoked = store.revoke("ci").await.unwrap();
         assert!(revoked.revoked_at.is_some());
         assert!(store.token(&token.hash()).await.unwrap().unwrap().revoked_at.is_some());
-        assert!(matches!(store.revoke("ci"), Err(TokenAdminError::NoSuchToken(_))));
-        assert!(store.create("ci", 2).is_ok(), "the name is free again");
-        assert_eq!(store.list().len(), 2);
+        assert!(matches!(store.revoke("ci").await, Err(TokenAdminError::NoSuchToken(_))));
+        assert!(store.create(&ci).await.is_ok(), "the name is free again");
+        assert_eq!(store.list().await.unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings, RateLimit, RetryPolicy};
 use stocks_core::domain::WindowDays;
+use stocks_core::handlers::WorkerSettings;
 
 pub use crate::gateway::limits::Limits;
 
@@ -157,8 +158,67 @@ impl Default for LocalConfig {
             cache: CacheSettings::default(),
             market_quota: None,
             quota: QuotaSettings::default(),
-            max_job_age: Duration::from_secs(7000),
+            max_job_age: WorkerSettings::DEFAULT_MAX_JOB_AGE,
             auth: AuthMode::None,
+        }
+    }
+}
+
+impl LocalConfig {
+    /// Refuses what the deployed service would refuse: the same bounds as the Lambdas'
+    /// environment (`stocks_core::config`) and Terraform's validations, from the same constants.
+    pub fn check(&self) -> Result<(), StartError> {
+        if self.stage.is_empty()
+            || !self
+                .stage
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(StartError::Stage(self.stage.clone()));
+        }
+        let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        let checks = [
+            (
+                "the maximum job age (MAX_JOB_AGE_SECS)",
+                WorkerSettings::MAX_JOB_AGE_SECS.contains(&secs(self.max_job_age)),
+                format!(
+                    "{} to {} seconds",
+                    WorkerSettings::MAX_JOB_AGE_SECS.start(),
+                    WorkerSettings::MAX_JOB_AGE_SECS.end()
+                ),
+            ),
+            (
+                "the wait after a 429 without Retry-After (QUOTA_DEFER_SECS)",
+                QuotaSettings::DEFER_SECS.contains(&secs(self.quota.defer_without_retry_after)),
+                format!(
+                    "{} to {} seconds",
+                    QuotaSettings::DEFER_SECS.start(),
+                    QuotaSettings::DEFER_SECS.end()
+                ),
+            ),
+            (
+                "the redrive count (MAX_RECEIVE_COUNT)",
+                WorkerSettings::MAX_RECEIVE_COUNT.contains(&self.max_receive_count),
+                format!(
+                    "{} to {}",
+                    WorkerSettings::MAX_RECEIVE_COUNT.start(),
+                    WorkerSettings::MAX_RECEIVE_COUNT.end()
+                ),
+            ),
+            (
+                "the market answers kept (MARKET_CACHE_ENTRIES)",
+                CacheSettings::ENTRIES.contains(&self.cache.entries),
+                format!("{} to {}", CacheSettings::ENTRIES.start(), CacheSettings::ENTRIES.end()),
+            ),
+            (
+                "the batch size",
+                (1..=10).contains(&self.batch_size),
+                "1 to 10, as SQS allows".to_owned(),
+            ),
+        ];
+        match checks.into_iter().find(|(_, ok, _)| !ok) {
+            Some((setting, _, allowed)) => Err(StartError::Setting { setting, allowed }),
+            None => Ok(()),
         }
     }
 }
@@ -166,14 +226,35 @@ impl Default for LocalConfig {
 /// Why the local stack could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// A stage name API Gateway would refuse.
     #[error("stage name {0:?} must be letters, digits, '-' or '_'")]
     Stage(String),
+    /// A setting the deployed service would refuse.
+    #[error("{setting} must be {allowed}")]
+    Setting {
+        /// Which setting, in words.
+        setting: &'static str,
+        /// What it may be.
+        allowed: String,
+    },
+    /// The listener's address could not be read, or nothing could be bound.
     #[error("could not read the listening address")]
     Address(#[source] std::io::Error),
+    /// The `@connections` URL built from the address and stage is not a URL.
+    #[error("the @connections URL is invalid")]
+    Callback(#[source] stocks_core::ports::InvalidCallbackUrl),
+    /// The demo market's key could not be built.
+    #[error("the demo market's key is invalid")]
+    Key,
+    /// The Polygon client could not be built.
     #[error("could not set up the Polygon client")]
-    Polygon(#[source] stocks_core::adapters::polygon::PolygonSetupError),
+    Polygon(#[source] stocks_core::adapters::PolygonSetupError),
+    /// The HTTP server failed.
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+    /// A task of the stack panicked.
+    #[error("the local stack crashed: {0}")]
+    Panicked(String),
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@
 //! - [`admin`] — the `/_local` endpoints.
 //! - [`console`] — the web console at `GET /`.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod access;
 pub mod admin;
 pub mod config;
@@ -82,119 +84,142 @@ pub fn console_line(addr: SocketAddr) -> String {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then closes every connection (1001) and
-/// stops the mapping.
+/// stops the mapping. A configuration it cannot serve is refused before anything starts.
 pub async fn serve(
     listener: TcpListener,
     config: LocalConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    if config.stage.is_empty()
-        || !config
-            .stage
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(StartError::Stage(config.stage));
-    }
-    let addr = listener.local_addr().map_err(StartError::Address)?;
-    let base = format!("http://{addr}");
-    let callback = CallbackUrl::parse(&format!("{base}/{}", config.stage)).expect("a loopback URL is valid");
-    let cancel = CancellationToken::new();
-
-    let queue = Arc::new(match &config.queue {
-        QueueMode::Memory => LocalQueue::memory(MemoryQueue::new(QueueSettings {
-            visibility_timeout: config.visibility_timeout,
-            max_receive_count: config.max_receive_count,
-        })),
-        QueueMode::Sqs {
-            endpoint,
-            region,
-            queue_url,
-            dlq_url,
-        } => {
-            let jobs = SqsQueue::from_sdk(&sdk_config(endpoint.as_deref(), region.as_deref()).await, queue_url);
-            let dlq = jobs.sibling(dlq_url);
-            LocalQueue::sqs(jobs, dlq)
-        }
-    });
-    // The handlers reach @connections through the real AWS SDK client, signed with dummy
-    // credentials the local API ignores.
-    let connections = Arc::new(ApiGatewayConnections::from_sdk(&loopback_sdk_config()));
-    let (market_base, key) = match &config.market {
-        MarketMode::Demo => (base.clone(), ApiKey::new("demo").expect("valid key")),
-        MarketMode::Polygon { base_url, key } => (base_url.clone(), key.clone()),
-    };
-    let polygon = PolygonClient::new(&market_base, &key, config.retry)
-        .map_err(StartError::Polygon)?
-        .with_quota(config.quota);
-    let worker = Arc::new(Worker::new(
-        MarketCache::new(polygon, config.cache),
-        connections.clone(),
-        queue.clone(),
-        queue.clone(),
-        WorkerSettings {
-            max_job_age: config.max_job_age,
-            quota_defer: config.quota.defer_without_retry_after,
-            ..WorkerSettings::new(callback.clone(), config.max_receive_count)
-        },
-    ));
-    // With --auth tokens, the real authorizer and the real ingress rate check, over memory.
-    let access = (config.auth == AuthMode::Tokens).then(|| Arc::new(access::MemoryAccessStore::default()));
-    let ingress = Ingress::new(
-        queue.clone(),
-        connections,
-        access.clone(),
-        Some(callback),
-        config.window_days,
-    );
-
-    let market = Arc::new(MarketState::new(
-        Faults::new(
-            config.fault_rate,
-            config.fault_seed,
-            config.retry.request_timeout + Duration::from_secs(1),
-        ),
-        config.market_latency,
-        config.market_quota,
-    ));
-    let gateway = Arc::new(Gateway::new(gateway::Wiring {
-        stage: config.stage.clone(),
-        domain: addr.to_string(),
-        limits: config.limits,
-        ingress,
-        auth: access,
-        queue: queue.clone(),
-        market: market.clone(),
-        shutdown: cancel.clone(),
-    }));
-    let app = router(&config, gateway, market);
-
-    let mapping = tokio::spawn(mapping::run(
-        queue,
-        worker,
-        config.batch_size,
-        config.concurrency,
-        cancel.clone(),
-    ));
-    let stop = cancel.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stop.cancel();
-    });
-    // Small WebSocket frames and @connections calls must not wait on Nagle's algorithm for the
-    // peer's delayed ACK (40 ms each time; measured by `stocksctl bench`).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(cancel.clone().cancelled_owned())
-        .await;
-    cancel.cancel();
-    let _ = mapping.await;
-    served.map_err(StartError::Serve)
+    Stack::build(listener, config).await?.run(shutdown).await
 }
 
-fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>) -> Router {
+/// A local stack, built and checked, not yet serving.
+pub struct Stack {
+    listener: TcpListener,
+    app: Router,
+    mapping: mapping::Mapping,
+    cancel: CancellationToken,
+}
+
+impl Stack {
+    /// Checks `config` and wires every piece; nothing runs yet.
+    pub async fn build(listener: TcpListener, config: LocalConfig) -> Result<Self, StartError> {
+        config.check()?;
+        let addr = listener.local_addr().map_err(StartError::Address)?;
+        let base = format!("http://{addr}");
+        let callback = CallbackUrl::parse(&format!("{base}/{}", config.stage)).map_err(StartError::Callback)?;
+        let cancel = CancellationToken::new();
+
+        let queue = Arc::new(match &config.queue {
+            QueueMode::Memory => LocalQueue::memory(MemoryQueue::new(QueueSettings {
+                visibility_timeout: config.visibility_timeout,
+                max_receive_count: config.max_receive_count,
+            })),
+            QueueMode::Sqs {
+                endpoint,
+                region,
+                queue_url,
+                dlq_url,
+            } => {
+                let jobs = SqsQueue::from_sdk(&sdk_config(endpoint.as_deref(), region.as_deref()).await, queue_url);
+                let dlq = jobs.sibling(dlq_url);
+                LocalQueue::sqs(jobs, dlq)
+            }
+        });
+        // The handlers reach @connections through the real AWS SDK client, signed with dummy
+        // credentials the local API ignores.
+        let connections = Arc::new(ApiGatewayConnections::from_sdk(&loopback_sdk_config()));
+        let (market_base, key) = match &config.market {
+            MarketMode::Demo => (base.clone(), ApiKey::new("demo").ok_or(StartError::Key)?),
+            MarketMode::Polygon { base_url, key } => (base_url.clone(), key.clone()),
+        };
+        let polygon = PolygonClient::new(&market_base, &key, config.retry)
+            .map_err(StartError::Polygon)?
+            .with_quota(config.quota);
+        let worker = Arc::new(Worker::new(
+            MarketCache::new(polygon, config.cache),
+            connections.clone(),
+            queue.clone(),
+            queue.clone(),
+            WorkerSettings {
+                max_job_age: config.max_job_age,
+                ..WorkerSettings::new(callback.clone(), config.max_receive_count)
+            },
+        ));
+        // With --auth tokens, the real authorizer and the real ingress rate check, over memory.
+        let tokens = (config.auth == AuthMode::Tokens).then(|| Arc::new(access::MemoryAccessStore::default()));
+        let ingress = Ingress::new(
+            queue.clone(),
+            connections,
+            tokens.clone(),
+            Some(callback),
+            config.window_days,
+        );
+
+        let market = Arc::new(MarketState::new(
+            Faults::new(
+                config.fault_rate,
+                config.fault_seed,
+                config.retry.request_timeout + Duration::from_secs(1),
+            ),
+            config.market_latency,
+            config.market_quota,
+        ));
+        let gateway = Arc::new(Gateway::new(gateway::Wiring {
+            stage: config.stage.clone(),
+            domain: addr.to_string(),
+            limits: config.limits,
+            ingress,
+            access: tokens.clone(),
+            shutdown: cancel.clone(),
+        }));
+        let api = Arc::new(admin::LocalApi {
+            gateway: gateway.clone(),
+            queue: queue.clone(),
+            market: market.clone(),
+            tokens,
+        });
+        let app = router(&config, gateway, api, market);
+        let mapping = mapping::Mapping::new(queue, worker, config.batch_size, config.concurrency);
+        Ok(Self {
+            listener,
+            app,
+            mapping,
+            cancel,
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then closes every connection (1001) and stops the
+    /// mapping.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let Self {
+            listener,
+            app,
+            mapping,
+            cancel,
+        } = self;
+        let mapping = tokio::spawn(mapping.run(cancel.clone()));
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        });
+        // Small WebSocket frames and @connections calls must not wait on Nagle's algorithm for
+        // the peer's delayed ACK (40 ms each time; measured by `make bench`).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(cancel.clone().cancelled_owned())
+            .await;
+        cancel.cancel();
+        let mapped = mapping.await;
+        served.map_err(StartError::Serve)?;
+        mapped.map_err(|e| StartError::Panicked(e.to_string()))
+    }
+}
+
+fn router(config: &LocalConfig, gateway: Arc<Gateway>, api: Arc<admin::LocalApi>, market: Arc<MarketState>) -> Router {
     let stage = &config.stage;
     let gateway_routes = Router::new()
         .route(&format!("/{stage}"), get(socket::upgrade))
@@ -204,9 +229,8 @@ fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>)
                 .post(management::post_to_connection)
                 .delete(management::delete_connection),
         )
-        .merge(admin::gateway_routes())
         .with_state(gateway);
-    let mut market_routes = admin::market_routes();
+    let mut market_routes = Router::new();
     if let MarketMode::Demo = config.market {
         market_routes = market_routes.route(
             "/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}",
@@ -214,6 +238,7 @@ fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>)
         );
     }
     gateway_routes
+        .merge(admin::routes().with_state(api))
         .merge(market_routes.with_state(market))
         .merge(console::routes(stage))
 }
@@ -221,20 +246,24 @@ fn router(config: &LocalConfig, gateway: Arc<Gateway>, market: Arc<MarketState>)
 /// A local stack serving in this process on a free loopback port, stopped when dropped (for
 /// the bench and the tests).
 pub struct Running {
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Its stage.
     pub stage: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), StartError>>>,
 }
 
 impl Running {
-    /// Binds `127.0.0.1:0` and serves `config` there.
-    pub async fn start(config: LocalConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
+    /// Binds `127.0.0.1:0`, checks `config` and serves it there; a configuration that cannot
+    /// be served is refused here, before anything runs.
+    pub async fn start(config: LocalConfig) -> Result<Self, StartError> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(StartError::Address)?;
+        let addr = listener.local_addr().map_err(StartError::Address)?;
         let stage = config.stage.clone();
+        let stack = Stack::build(listener, config).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, config, async move {
+        let task = tokio::spawn(stack.run(async move {
             let _ = stopped.await;
         }));
         Ok(Self {
@@ -250,13 +279,14 @@ impl Running {
         format!("ws://{}/{}", self.addr, self.stage)
     }
 
-    /// Stops serving and waits for the shutdown to finish.
+    /// Stops serving and waits for the shutdown to finish: its error, or a panic in it, is
+    /// the answer.
     pub async fn stop(mut self) -> Result<(), StartError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         match self.task.take() {
-            Some(task) => task.await.unwrap_or(Ok(())),
+            Some(task) => task.await.map_err(|e| StartError::Panicked(e.to_string()))?,
             None => Ok(()),
         }
     }

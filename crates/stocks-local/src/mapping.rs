@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::SqsEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use futures::future::BoxFuture;
 use stocks_core::handlers::Worker;
 use stocks_core::ports::{Connections, DeadLetters, JobQueue, MarketData, error_chain};
 use tokio_util::sync::CancellationToken;
@@ -16,48 +17,66 @@ use crate::queue::LocalQueue;
 /// How long one receive long-polls.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Runs `concurrency` pollers until `cancel`, each receiving up to `batch_size` records and
-/// invoking the worker with them. As Lambda does: records reported as failed stay (all of them
-/// when the response names an empty id, or when the invocation panicked) and SQS delivers them
-/// again after the visibility timeout; everything else is deleted in one batch call.
-pub async fn run<M, C, Q, D>(
-    queue: Arc<LocalQueue>,
-    worker: Arc<Worker<M, C, Q, D>>,
-    batch_size: usize,
-    concurrency: usize,
-    cancel: CancellationToken,
-) where
+/// A worker function as the mapping invokes it: one batch in, the failures out.
+pub trait Function: Send + Sync + 'static {
+    /// One invocation.
+    fn invoke(&self, event: SqsEvent) -> BoxFuture<'_, SqsBatchResponse>;
+}
+
+impl<M, C, Q, D> Function for Worker<M, C, Q, D>
+where
     M: MarketData + 'static,
     C: Connections + 'static,
     Q: JobQueue + 'static,
     D: DeadLetters + 'static,
 {
-    let pollers: Vec<_> = (0..concurrency.max(1))
-        .map(|_| {
-            tokio::spawn(poll(
-                queue.clone(),
-                worker.clone(),
-                batch_size.clamp(1, 10),
-                cancel.clone(),
-            ))
-        })
-        .collect();
-    for poller in pollers {
-        let _ = poller.await;
+    fn invoke(&self, event: SqsEvent) -> BoxFuture<'_, SqsBatchResponse> {
+        Box::pin(self.handle(event))
     }
 }
 
-async fn poll<M, C, Q, D>(
+/// The event-source mapping from the local queue to a worker function.
+pub struct Mapping {
     queue: Arc<LocalQueue>,
-    worker: Arc<Worker<M, C, Q, D>>,
+    function: Arc<dyn Function>,
     batch_size: usize,
-    cancel: CancellationToken,
-) where
-    M: MarketData + 'static,
-    C: Connections + 'static,
-    Q: JobQueue + 'static,
-    D: DeadLetters + 'static,
-{
+    concurrency: usize,
+}
+
+impl Mapping {
+    /// Feeds `function` batches of up to `batch_size` (1..=10) records from `queue`, up to
+    /// `concurrency` invocations at once.
+    pub fn new(queue: Arc<LocalQueue>, function: Arc<dyn Function>, batch_size: usize, concurrency: usize) -> Self {
+        Self {
+            queue,
+            function,
+            batch_size: batch_size.clamp(1, 10),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Runs the pollers until `cancel`. As Lambda does: records reported as failed stay (all of
+    /// them when the response names an empty id, or when the invocation panicked) and SQS
+    /// delivers them again after the visibility timeout; everything else is deleted in one
+    /// batch call.
+    pub async fn run(self, cancel: CancellationToken) {
+        let pollers: Vec<_> = (0..self.concurrency)
+            .map(|_| {
+                tokio::spawn(poll(
+                    self.queue.clone(),
+                    self.function.clone(),
+                    self.batch_size,
+                    cancel.clone(),
+                ))
+            })
+            .collect();
+        for poller in pollers {
+            let _ = poller.await;
+        }
+    }
+}
+
+async fn poll(queue: Arc<LocalQueue>, function: Arc<dyn Function>, batch_size: usize, cancel: CancellationToken) {
     loop {
         let records = tokio::select! {
             () = cancel.cancelled() => return,
@@ -76,8 +95,8 @@ async fn poll<M, C, Q, D>(
         event.records = records;
         // Its own task, like an invocation: a panic fails this batch, not the poller.
         let invocation = tokio::spawn({
-            let (worker, event) = (worker.clone(), event.clone());
-            async move { worker.handle(event).await }
+            let (function, event) = (function.clone(), event.clone());
+            async move { function.invoke(event).await }
         });
         let response = match invocation.await {
             Ok(response) => response,

@@ -96,9 +96,8 @@ fn bar(seed: u64, level: f64, day: NaiveDate) -> Bar {
     let low = open.min(close) * (1.0 - 0.008 * rng.unit());
     let volume = ((5_000_000 + seed % 45_000_000) as f64 * (0.6 + 0.8 * rng.unit())).round();
     // Polygon stamps a daily bar at midnight New York time; 05:00 UTC is close enough here.
-    let t = Utc
-        .from_utc_datetime(&day.and_hms_opt(5, 0, 0).expect("valid time"))
-        .timestamp_millis();
+    let t =
+        (Utc.from_utc_datetime(&day.and_time(chrono::NaiveTime::MIN)) + chrono::TimeDelta::hours(5)).timestamp_millis();
     Bar {
         o: cents(open),
         h: cents(high),

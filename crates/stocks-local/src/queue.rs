@@ -16,7 +16,6 @@ use aws_lambda_events::sqs::{SqsMessage, SqsMessageAttribute};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use stocks_core::adapters::SqsQueue;
-use stocks_core::adapters::sqs::failure_attributes;
 use stocks_core::domain::{DeadLetter, Job};
 use stocks_core::ports::{DeadLetters, JobQueue, QueueError};
 use tokio::sync::Notify;
@@ -115,13 +114,14 @@ impl MemoryQueue {
                 continue;
             }
             if m.receive_count >= self.settings.max_receive_count {
-                let m = state.messages.remove(i).expect("index is in range");
-                state.dlq.push(DeadJob {
-                    message_id: m.id,
-                    body: m.body,
-                    attributes: HashMap::new(),
-                    sent_at: m.sent_at,
-                });
+                if let Some(m) = state.messages.remove(i) {
+                    state.dlq.push(DeadJob {
+                        message_id: m.id,
+                        body: m.body,
+                        attributes: HashMap::new(),
+                        sent_at: m.sent_at,
+                    });
+                }
                 continue;
             }
             m.receive_count += 1;
@@ -184,7 +184,7 @@ impl JobQueue for MemoryQueue {
     }
 
     async fn send_delayed(&self, job: &Job, delay_secs: u32) -> Result<(), QueueError> {
-        let delay = Duration::from_secs(u64::from(delay_secs.min(stocks_core::adapters::sqs::MAX_DELAY_SECS)));
+        let delay = Duration::from_secs(u64::from(delay_secs.min(stocks_core::ports::MAX_DELAY_SECS)));
         self.send_body(job.to_json(), HashMap::new(), delay);
         Ok(())
     }
@@ -195,7 +195,11 @@ impl DeadLetters for MemoryQueue {
         self.state().dlq.push(DeadJob {
             message_id: new_id(),
             body: letter.body.clone(),
-            attributes: string_attributes(&failure_attributes(letter)),
+            attributes: letter
+                .attributes()
+                .into_iter()
+                .map(|(name, _, value)| (name.to_owned(), value))
+                .collect(),
             sent_at: Utc::now(),
         });
         Ok(())

@@ -45,7 +45,6 @@ pub struct FakeQueue {
     discard: bool,
     jobs: Mutex<Vec<Job>>,
     delayed: Mutex<Vec<(Job, u32)>>,
-    sent: AtomicUsize,
 }
 
 impl FakeQueue {
@@ -75,11 +74,6 @@ impl FakeQueue {
     pub fn delayed(&self) -> Vec<(Job, u32)> {
         self.delayed.lock().unwrap().clone()
     }
-
-    /// Jobs accepted, kept or not.
-    pub fn sent(&self) -> usize {
-        self.sent.load(Ordering::Relaxed)
-    }
 }
 
 impl JobQueue for FakeQueue {
@@ -88,7 +82,6 @@ impl JobQueue for FakeQueue {
             self.journal.push("send:refused".into());
             return Err(outage("fake-jobs"));
         }
-        self.sent.fetch_add(1, Ordering::Relaxed);
         if !self.discard {
             self.journal.push(format!("send:{}", job.ticker));
             self.jobs.lock().unwrap().push(job.clone());
@@ -101,7 +94,6 @@ impl JobQueue for FakeQueue {
             self.journal.push("send_delayed:refused".into());
             return Err(outage("fake-jobs"));
         }
-        self.sent.fetch_add(1, Ordering::Relaxed);
         if !self.discard {
             self.journal.push(format!("send_delayed:{}:{delay_secs}", job.ticker));
             self.delayed.lock().unwrap().push((job.clone(), delay_secs));
@@ -168,7 +160,6 @@ pub struct FakeConnections {
     posts: Mutex<Vec<Post>>,
     deleted: Mutex<Vec<String>>,
     gone: Mutex<HashSet<String>>,
-    posted: AtomicUsize,
 }
 
 impl FakeConnections {
@@ -180,7 +171,7 @@ impl FakeConnections {
         }
     }
 
-    /// Answers every call with a 500.
+    /// Answers every call, post and delete, with a 500.
     pub fn failing(self) -> Self {
         Self { failing: true, ..self }
     }
@@ -221,11 +212,6 @@ impl FakeConnections {
     pub fn deleted(&self) -> Vec<String> {
         self.deleted.lock().unwrap().clone()
     }
-
-    /// Posts delivered, kept or not.
-    pub fn posted(&self) -> usize {
-        self.posted.load(Ordering::Relaxed)
-    }
 }
 
 impl Connections for FakeConnections {
@@ -243,7 +229,6 @@ impl Connections for FakeConnections {
             self.journal.push(format!("post:{}:gone", message.status_code));
             return Err(ConnectionError::Gone);
         }
-        self.posted.fetch_add(1, Ordering::Relaxed);
         if self.discard {
             // What the real adapter costs at least: the message as JSON.
             std::hint::black_box(message.to_json());
@@ -259,6 +244,10 @@ impl Connections for FakeConnections {
     }
 
     async fn delete(&self, _callback: &CallbackUrl, connection_id: &str) -> Result<(), ConnectionError> {
+        if self.failing {
+            self.journal.push("delete:refused".into());
+            return Err(ConnectionError::Failed("simulated 500 from @connections".into()));
+        }
         if self.gone.lock().unwrap().contains(connection_id) {
             return Err(ConnectionError::Gone);
         }
@@ -277,7 +266,6 @@ pub struct FakeMarket {
     by_ticker: Mutex<HashMap<String, Vec<Bar>>>,
     delay: Duration,
     failure: Mutex<Option<MarketError>>,
-    failing: AtomicBool,
     barrier: Option<tokio::sync::Barrier>,
     calls: AtomicUsize,
 }
@@ -290,7 +278,6 @@ impl FakeMarket {
             by_ticker: Mutex::new(HashMap::new()),
             delay: Duration::ZERO,
             failure: Mutex::new(None),
-            failing: AtomicBool::new(false),
             barrier: None,
             calls: AtomicUsize::new(0),
         }
@@ -320,7 +307,6 @@ impl FakeMarket {
 
     /// Every call fails with `err` until called with `None`.
     pub fn fail_with(&self, err: Option<MarketError>) {
-        self.failing.store(err.is_some(), Ordering::SeqCst);
         *self.failure.lock().unwrap() = err;
     }
 
@@ -338,9 +324,7 @@ impl MarketData for FakeMarket {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        if self.failing.load(Ordering::SeqCst)
-            && let Some(err) = self.failure.lock().unwrap().clone()
-        {
+        if let Some(err) = self.failure.lock().unwrap().clone() {
             return Err(err);
         }
         Ok(self

@@ -112,3 +112,9 @@ pub fn hostile_tokens(valid: &Token, revoked: &Token) -> Vec<HostileToken> {
         })
         .collect()
 }
+
+/// A well-formed token no store has ever seen.
+pub fn unknown_token() -> stocks_core::domain::Token {
+    let new = stocks_core::domain::NewToken::new("stranger", 1).expect("a valid name and rate");
+    stocks_core::adapters::issue_token(&new).0
+}

@@ -20,10 +20,20 @@ pub mod ws;
 pub use fakes::{FakeAccess, FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue, Journal, Post, bar};
 pub use fixtures::{
     HostileToken, authorizer_request, fixture, hostile_tokens, job_body, job_json, sqs_event, sqs_record,
-    websocket_message,
+    unknown_token, websocket_message,
 };
 pub use moto::{MotoServer, Queues, REGION};
 pub use stack::Stack;
+
+/// The Lambda packages `make build` zips, one per function (the Makefile's `LAMBDAS`): what the
+/// artefact tests and the bench run.
+pub const LAMBDA_PACKAGES: [&str; 5] = [
+    "stocks-connect",
+    "stocks-disconnect",
+    "stocks-ingress",
+    "stocks-worker",
+    "stocks-authorizer",
+];
 
 /// How long any single wait in a test may take before the test fails.
 pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);

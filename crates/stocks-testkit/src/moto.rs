@@ -28,6 +28,11 @@ impl MotoServer {
     ///
     /// Panics (failing the test, never skipping it) when moto is not installed.
     pub fn start() -> Self {
+        Self::try_start().unwrap_or_else(|reason| panic!("{reason}"))
+    }
+
+    /// [`MotoServer::start`], or one sentence saying why moto could not be started.
+    pub fn try_start() -> Result<Self, String> {
         let bin = moto_binary();
         let mut child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", "0"])
@@ -35,13 +40,13 @@ impl MotoServer {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {}: {e}. Run `make test` (it installs moto into target/py/test) or set MOTO_SERVER to a moto_server binary",
+            .map_err(|e| {
+                format!(
+                    "cannot start moto ({}: {e}): run it through make (`make test` and `make bench` install moto into target/py/test), or set MOTO_SERVER to a moto_server binary",
                     bin.display()
                 )
-            });
-        let stderr = child.stderr.take().expect("stderr is piped");
+            })?;
+        let stderr = child.stderr.take().ok_or("moto's stderr is not piped")?;
         let (tx, rx) = mpsc::channel();
         // Keep draining moto's log for its whole life so it never blocks on a full pipe.
         std::thread::spawn(move || {
@@ -54,14 +59,13 @@ impl MotoServer {
                 }
             }
         });
-        let endpoint = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(endpoint) => endpoint,
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(endpoint) => Ok(Self { child, endpoint }),
             Err(_) => {
                 let _ = child.kill();
-                panic!("moto_server did not report its port within 60 s");
+                Err(format!("{} did not report its port within 60 s", bin.display()))
             }
-        };
-        Self { child, endpoint }
+        }
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -9,13 +9,13 @@
 //! - [`tokens`] — `stocksctl tokens`: create, list and revoke access tokens.
 //! - [`preflight`] — `stocksctl preflight`: what a deploy needs, checked before building.
 //! - [`smoke`] — `stocksctl smoke`: one real request through a deployed API.
-//! - [`bench`] — `stocksctl bench`: latency, throughput, handler cost, Lambda init and memory.
 //! - [`progress`] — spinners and bars on stderr.
 //!
 //! Imports point one way: `main` → the command modules → `cli`, `stocks-local`, `stocks-core`.
 //! Nothing in stocks-core or stocks-local knows this crate.
 
-pub mod bench;
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod cli;
 pub mod dlq;
 pub mod get;

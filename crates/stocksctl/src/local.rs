@@ -52,13 +52,13 @@ pub fn config(args: &LocalArgs) -> Result<LocalConfig> {
         fault_seed: args.fault_seed,
         market_latency: Duration::from_millis(args.market_latency),
         cache: CacheSettings {
-            entries: args.market_cache_entries,
+            entries: usize::try_from(args.market_cache_entries).context("--market-cache-entries is too large")?,
             ..defaults.cache
         },
         market_quota: args.market_quota,
         quota: QuotaSettings {
             rate: args.polygon_rate.map(PerPeriod::rate),
-            defer_without_retry_after: Duration::from_secs(args.quota_defer.clamp(1, 900)),
+            defer_without_retry_after: Duration::from_secs(args.quota_defer),
         },
         max_job_age: Duration::from_secs(args.max_job_age),
         auth: match args.auth {
@@ -86,6 +86,7 @@ pub async fn run(args: &LocalArgs, shutdown: impl std::future::Future<Output = (
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use stocks_core::ports::{CONNECTION_IDLE_TIMEOUT, CONNECTION_MAX_LIFETIME};
 
     use super::*;
     use crate::cli::{Cli, Command};
@@ -107,8 +108,8 @@ mod tests {
             (MarketMode::Demo, QueueMode::Memory)
         ));
         assert_eq!(config.limits, defaults.limits);
-        assert_eq!(config.limits.idle_timeout, Duration::from_secs(600), "API Gateway's");
-        assert_eq!(config.limits.max_lifetime, Duration::from_secs(7200), "API Gateway's");
+        assert_eq!(config.limits.idle_timeout, CONNECTION_IDLE_TIMEOUT, "API Gateway's");
+        assert_eq!(config.limits.max_lifetime, CONNECTION_MAX_LIFETIME, "API Gateway's");
         assert_eq!(
             (config.max_receive_count, config.batch_size, config.concurrency),
             (defaults.max_receive_count, defaults.batch_size, defaults.concurrency)

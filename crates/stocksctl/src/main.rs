@@ -1,15 +1,17 @@
 //! The `stocksctl` binary: parse the command line, run the command, map the result to an exit
 //! status (2 when a command could not run, with its reason on stderr).
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
 use stocksctl::cli::{Cli, Command};
-use stocksctl::{bench, dlq, get, local, preflight, smoke, tokens};
+use stocksctl::{dlq, get, local, preflight, smoke, tokens};
 use tracing_subscriber::EnvFilter;
 
-// The local stack allocates per message on every hop; `stocksctl bench` profiled the system
+// The local stack allocates per message on every hop; `make bench` profiled the system
 // allocator at about a quarter of its CPU.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -37,19 +39,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tokens(args) => tokens::run(&args).await,
         Command::Preflight(args) => Ok(preflight::run(&args).await),
         Command::Smoke(args) => Ok(smoke::run(&args).await),
-        Command::Bench(args) => {
-            let results = bench::run(&bench::BenchConfig::from_args(&args))
-                .await
-                .map_err(anyhow::Error::msg)?;
-            print!("{}", bench::render(&results));
-            if let Some(dir) = args.out.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            let json = serde_json::to_string_pretty(&results)?;
-            std::fs::write(&args.out, json + "\n").with_context(|| format!("cannot write {}", args.out.display()))?;
-            eprintln!("\nwritten to {}", args.out.display());
-            Ok(ExitCode::SUCCESS)
-        }
     }
 }
 

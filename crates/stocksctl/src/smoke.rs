@@ -31,7 +31,7 @@ pub async fn run(args: &crate::cli::SmokeArgs) -> ExitCode {
         output: Output::Quiet,
         series: false,
         timeout: Duration::from_secs(args.timeout),
-        ping_every: Duration::from_secs(60),
+        ping_every: crate::get::PING_EVERY,
     };
     // The URL as given: the token travels in the query string and is never printed.
     println!("smoke test: one {} request to {}", args.ticker, args.url);

@@ -2,43 +2,46 @@
 //! (DynamoDB), or in a local stack running with `--auth tokens` (`/_local/tokens`).
 //!
 //! A new token is printed once, alone on stdout; everything else goes to stderr, so
-//! `TOKEN=$(stocksctl tokens create --name ci)` captures exactly the token.
+//! `TOKEN=$(stocksctl tokens create --name ci)` captures exactly the token. Both stores are the
+//! [`TokenAdmin`] port: the same commands run over either.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use stocks_core::adapters::{DynamoAccessStore, sdk_config};
-use stocks_core::domain::TokenRecord;
+use stocks_core::domain::{NewToken, Token, TokenRecord};
+use stocks_core::ports::{AccessError, TokenAdmin, TokenAdminError};
 
 use crate::cli::{TokensArgs, TokensCommand};
 
-/// Where the tokens are.
-enum Store {
-    Table(DynamoAccessStore),
-    Local { base: String, http: reqwest::Client },
-}
-
 /// Runs one `stocksctl tokens` command. `Err`: it could not be done (exit 2).
 pub async fn run(args: &TokensArgs) -> Result<ExitCode> {
-    let store = match (&args.local, &args.table) {
-        (Some(url), _) => Store::Local {
-            base: url.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::new(),
-        },
-        (None, Some(table)) => Store::Table(table_store(args, table).await),
-        (None, None) => Store::Table(table_store(args, &table_from_terraform()?).await),
-    };
-    match &args.command {
+    match &args.local {
+        Some(url) => command(&LocalTokens::new(url)?, &args.command).await,
+        None => {
+            let table = match &args.table {
+                Some(table) => table.clone(),
+                None => table_from_terraform(&args.terraform, &args.terraform_dir)?,
+            };
+            let sdk = sdk_config(args.aws.endpoint_url.as_deref(), args.aws.region.as_deref()).await;
+            command(&DynamoAccessStore::from_sdk(&sdk, table), &args.command).await
+        }
+    }
+}
+
+/// One command over any token store: the one path both stores take.
+async fn command(store: &impl TokenAdmin, command: &TokensCommand) -> Result<ExitCode> {
+    match command {
         TokensCommand::Create { name, rate } => {
-            let (token, record) = create(&store, name, *rate).await?;
-            println!("{token}");
+            let (token, record) = store.create(&NewToken::new(name, *rate)?).await?;
+            println!("{}", token.reveal());
             eprintln!(
                 "created token {:?} (id {}, {} requests a minute). This is the only time it is shown: keep it now.",
                 record.name, record.token_id, record.rate_per_minute
             );
         }
         TokensCommand::List { json } => {
-            let records = list(&store).await?;
+            let records = store.list().await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&records)?);
             } else if records.is_empty() {
@@ -48,7 +51,7 @@ pub async fn run(args: &TokensArgs) -> Result<ExitCode> {
             }
         }
         TokensCommand::Revoke { name } => {
-            let record = revoke(&store, name).await?;
+            let record = store.revoke(name).await?;
             eprintln!(
                 "revoked token {:?} (id {}): it can no longer connect",
                 record.name, record.token_id
@@ -58,91 +61,145 @@ pub async fn run(args: &TokensArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn table_store(args: &TokensArgs, table: &str) -> DynamoAccessStore {
-    let sdk = sdk_config(args.aws.endpoint_url.as_deref(), args.aws.region.as_deref()).await;
-    DynamoAccessStore::from_sdk(&sdk, table)
-}
-
-/// `terraform output access_table_name`, run from the repository root.
-fn table_from_terraform() -> Result<String> {
-    let output = std::process::Command::new("terraform")
-        .args(["-chdir=terraform", "output", "-raw", "access_table_name"])
+/// `terraform output access_table_name`, with the Terraform the operator uses (`--terraform`,
+/// `$TERRAFORM`) in the stack's directory, from wherever this runs.
+fn table_from_terraform(terraform: &str, dir: &std::path::Path) -> Result<String> {
+    let output = std::process::Command::new(terraform)
+        .arg(format!("-chdir={}", dir.display()))
+        .args(["output", "-raw", "access_table_name"])
         .output()
-        .map_err(|e| anyhow!("give --table NAME (terraform could not be run to read it from the deployment: {e})"))?;
+        .map_err(|e| anyhow!("give --table NAME ({terraform} could not be run to read it from the deployment: {e})"))?;
     let table = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     if !output.status.success() || table.is_empty() || table.contains(char::is_whitespace) {
         bail!(
-            "give --table NAME: `terraform output access_table_name` has no table (is the stack deployed, with auth_mode = \"token\"?)"
+            "give --table NAME: `{terraform} -chdir={} output access_table_name` has no table (is the stack deployed, with auth_mode = \"token\"?)",
+            dir.display()
         );
     }
     Ok(table)
 }
 
-async fn create(store: &Store, name: &str, rate: u32) -> Result<(String, TokenRecord)> {
-    match store {
-        Store::Table(table) => {
-            let (token, record) = table.create(name, rate).await?;
-            Ok((token.reveal().to_owned(), record))
+/// A local stack's `/_local/tokens`, as a token store.
+struct LocalTokens {
+    base: reqwest::Url,
+    http: reqwest::Client,
+}
+
+impl LocalTokens {
+    fn new(url: &str) -> Result<Self> {
+        let base = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .with_context(|| format!("--local {url:?} is not an http URL"))?;
+        Ok(Self {
+            base,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> reqwest::Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
         }
-        Store::Local { base, http } => {
-            let answer: serde_json::Value = local(
-                http.post(format!("{base}/_local/tokens"))
-                    .json(&serde_json::json!({"name": name, "ratePerMinute": rate})),
-            )
-            .await?;
-            let token = answer["token"]
-                .as_str()
-                .context("the local stack answered no token")?
-                .to_owned();
-            Ok((token, serde_json::from_value(answer_record(&answer))?))
+        url
+    }
+
+    /// One request; the stack's 409 and 404 become `taken` and `missing`, anything else its
+    /// `{"error": …}` sentence.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        taken: impl FnOnce() -> TokenAdminError,
+        missing: impl FnOnce() -> TokenAdminError,
+    ) -> Result<T, TokenAdminError> {
+        let unreachable = |e: reqwest::Error| {
+            TokenAdminError::Access(AccessError::Unreachable {
+                table: self.base.to_string(),
+                source: e.into(),
+            })
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.map_err(unreachable)?;
+        if status.is_success() {
+            return serde_json::from_value(body).map_err(|e| refused(&self.base, e.into()));
         }
+        let said = body["error"].as_str().unwrap_or("the local stack refused").to_owned();
+        Err(match status {
+            // 409 also answers a stack without tokens (--auth none): its sentence says so.
+            reqwest::StatusCode::CONFLICT if said.starts_with("a live token") => taken(),
+            reqwest::StatusCode::NOT_FOUND => missing(),
+            _ => refused(&self.base, said.into()),
+        })
     }
 }
 
-async fn list(store: &Store) -> Result<Vec<TokenRecord>> {
-    match store {
-        Store::Table(table) => Ok(table.list().await?),
-        Store::Local { base, http } => local(http.get(format!("{base}/_local/tokens"))).await,
-    }
-}
-
-async fn revoke(store: &Store, name: &str) -> Result<TokenRecord> {
-    match store {
-        Store::Table(table) => Ok(table.revoke(name).await?),
-        Store::Local { base, http } => {
-            let mut url = reqwest::Url::parse(&format!("{base}/_local/tokens/")).context("--local is not a URL")?;
-            url.path_segments_mut()
-                .map_err(|()| anyhow!("--local is not an http URL"))?
-                .pop_if_empty()
-                .push(name);
-            local(http.delete(url)).await
-        }
-    }
-}
-
-/// The record fields of a `POST /_local/tokens` answer.
-fn answer_record(answer: &serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "tokenId": answer["tokenId"], "name": answer["name"], "ratePerMinute": answer["ratePerMinute"],
-        "createdAt": chrono::Utc::now(),
+fn refused(base: &reqwest::Url, source: stocks_core::ports::BoxError) -> TokenAdminError {
+    TokenAdminError::Access(AccessError::Refused {
+        table: base.to_string(),
+        source,
     })
 }
 
-/// One request to the local stack; its `{"error": …}` becomes ours.
-async fn local<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T> {
-    let response = request
-        .send()
-        .await
-        .context("cannot reach the local stack (is `make dev ARGS=\"--auth tokens\"` running?)")?;
-    let status = response.status();
-    let body: serde_json::Value = response
-        .json()
-        .await
-        .context("the local stack answered something else")?;
-    if !status.is_success() {
-        bail!("{}", body["error"].as_str().unwrap_or("the local stack refused"));
+/// A 409 where the API has none (other than `--auth none`'s, which keeps its sentence).
+fn unreachable_409() -> TokenAdminError {
+    TokenAdminError::Access(AccessError::Refused {
+        table: "/_local/tokens".into(),
+        source: "the local stack answered 409".into(),
+    })
+}
+
+/// A 404 where the API has none: not a local stack at that URL.
+fn unreachable_404() -> TokenAdminError {
+    TokenAdminError::Access(AccessError::NoSuchTable {
+        table: "/_local/tokens (is this a local stack, `make dev`?)".into(),
+    })
+}
+
+/// What `POST /_local/tokens` answers.
+#[derive(serde::Deserialize)]
+struct Created {
+    token: String,
+    #[serde(flatten)]
+    record: TokenRecord,
+}
+
+impl TokenAdmin for LocalTokens {
+    async fn create(&self, new: &NewToken) -> Result<(Token, TokenRecord), TokenAdminError> {
+        let request = self
+            .http
+            .post(self.url(&["_local", "tokens"]))
+            .json(&serde_json::json!({"name": new.name(), "ratePerMinute": new.rate_per_minute()}));
+        let created: Created = self
+            .call(
+                request,
+                || TokenAdminError::NameTaken(new.name().to_owned()),
+                unreachable_404,
+            )
+            .await?;
+        let token = Token::parse(&created.token).map_err(|e| refused(&self.base, e.into()))?;
+        Ok((token, created.record))
     }
-    Ok(serde_json::from_value(body)?)
+
+    async fn list(&self) -> Result<Vec<TokenRecord>, TokenAdminError> {
+        self.call(
+            self.http.get(self.url(&["_local", "tokens"])),
+            unreachable_409,
+            unreachable_404,
+        )
+        .await
+    }
+
+    async fn revoke(&self, name: &str) -> Result<TokenRecord, TokenAdminError> {
+        let missing = || TokenAdminError::NoSuchToken(name.to_owned());
+        self.call(
+            self.http.delete(self.url(&["_local", "tokens", name])),
+            unreachable_409,
+            missing,
+        )
+        .await
+    }
 }
 
 /// `tokens list` as a table.

@@ -1,5 +1,7 @@
 //! `$connect` REQUEST authorizer: the token in the query string, one lookup, Allow or Deny.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use stocks_core::adapters::{DynamoAccessStore, load_aws_config};
 use stocks_core::config::AuthorizerConfig;

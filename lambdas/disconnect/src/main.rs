@@ -1,5 +1,7 @@
 //! `$disconnect`: logs who left and why.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use stocks_core::{handlers, telemetry};

@@ -1,5 +1,7 @@
 //! `stocksaction` and `$default`: validate, count against the token's rate, answer 202, queue.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use stocks_core::adapters::{ApiGatewayConnections, DynamoAccessStore, SqsQueue, load_aws_config};

@@ -1,5 +1,7 @@
 //! The SQS-triggered worker: Polygon bars in, a report out through `@connections`.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use stocks_core::adapters::{
@@ -27,7 +29,6 @@ async fn main() -> Result<(), Error> {
         dead_letters,
         WorkerSettings {
             max_job_age: config.max_job_age,
-            quota_defer: config.quota.defer_without_retry_after,
             ..WorkerSettings::new(config.callback_url, config.max_receive_count)
         },
     );

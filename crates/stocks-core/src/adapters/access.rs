@@ -5,74 +5,32 @@
 //! | `pk` | attributes | written by |
 //! |---|---|---|
 //! | `token#<sha256 hex>` | `name`, `createdAt`, `ratePerMinute`, `revokedAt`? | operators (`stocksctl tokens`) |
+//! | `name#<name>` | `tokenHash` | operators: put with its live token in one transaction, deleted with its revocation |
 //! | `rate#<tokenId>#<unix minute>` | `count`, `expiresAt` (TTL) | the ingress, one `UpdateItem` per frame |
 //!
+//! The `name#` item is what makes a name belong to one live token: two operators creating the
+//! same name at once race on its `attribute_not_exists(pk)` condition inside DynamoDB, and one
+//! transaction is cancelled. Tokens created before `name#` items existed are found by a scan.
+//!
 //! The authorizer only reads token items (`GetItem`, eventually consistent: a revocation takes
-//! effect within a second or so); the ingress only updates rate items; the operator methods
-//! ([`DynamoAccessStore::create`], [`DynamoAccessStore::list`], [`DynamoAccessStore::revoke`])
-//! are what `stocksctl tokens` runs with operator credentials.
+//! effect within a second or so); the ingress only updates rate items; [`TokenAdmin`] is what
+//! `stocksctl tokens` runs with operator credentials.
 
 use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use crate::domain::{MAX_RATE_PER_MINUTE, Token, TokenHash, TokenId, TokenRecord, valid_token_name};
-use crate::ports::{AccessError, AccessStore, RateDecision};
+use super::system::{issue_token, now_millis};
+use crate::domain::{NewToken, Token, TokenHash, TokenId, TokenRecord};
+use crate::ports::{AccessError, AccessStore, RateDecision, TokenAdmin, TokenAdminError};
 
 /// How long a minute's rate counter is kept after its minute (DynamoDB's TTL sweep is lazy).
 const COUNTER_TTL_SECS: i64 = 3600;
-
-/// A new token from the operating system's random source.
-pub fn new_token() -> Token {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system has a random source");
-    Token::from_bytes(bytes)
-}
-
-/// A new live token named `name` and the record either store keeps of it (never the token).
-/// The caller checks the name and rate first ([`check_new_token`]) and stores the record under
-/// `token.hash()`.
-pub fn mint_token(name: &str, rate_per_minute: u32) -> (Token, TokenRecord) {
-    let token = new_token();
-    let record = TokenRecord {
-        token_id: token.hash().token_id(),
-        name: name.to_owned(),
-        created_at: now(),
-        rate_per_minute,
-        revoked_at: None,
-    };
-    (token, record)
-}
-
-/// Why an operator's token command could not be done.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenAdminError {
-    #[error(transparent)]
-    Access(#[from] AccessError),
-    #[error("a live token is already named {0:?}: revoke it first, or choose another name")]
-    NameTaken(String),
-    #[error("no live token is named {0:?}")]
-    NoSuchToken(String),
-    #[error("{0:?} is not a token name: 1-64 letters, digits, '-', '_', '.' or '@'")]
-    InvalidName(String),
-    #[error("a token's rate must be 1 to {MAX_RATE_PER_MINUTE} requests a minute, not {0}")]
-    InvalidRate(u32),
-}
-
-/// Checks an operator's `--name` and `--rate`.
-pub fn check_new_token(name: &str, rate_per_minute: u32) -> Result<(), TokenAdminError> {
-    if !valid_token_name(name) {
-        return Err(TokenAdminError::InvalidName(name.to_owned()));
-    }
-    if !(1..=MAX_RATE_PER_MINUTE).contains(&rate_per_minute) {
-        return Err(TokenAdminError::InvalidRate(rate_per_minute));
-    }
-    Ok(())
-}
 
 /// The access table.
 #[derive(Clone, Debug)]
@@ -83,6 +41,10 @@ pub struct DynamoAccessStore {
 
 fn token_pk(hash: &TokenHash) -> String {
     format!("token#{}", hash.to_hex())
+}
+
+fn name_pk(name: &str) -> String {
+    format!("name#{name}")
 }
 
 fn rate_pk(token_id: &TokenId, minute: i64) -> String {
@@ -98,6 +60,7 @@ fn n(value: impl ToString) -> AttributeValue {
 }
 
 impl DynamoAccessStore {
+    /// The table `table`, reached with `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -105,51 +68,18 @@ impl DynamoAccessStore {
         }
     }
 
+    /// The table `table`, with a client built from `config`.
     pub fn from_sdk(config: &SdkConfig, table: impl Into<String>) -> Self {
         Self::new(Client::new(config), table)
     }
 
+    /// The table's name.
     pub fn table(&self) -> &str {
         &self.table
     }
 
-    /// Stores a new token named `name`, and returns it: the only time it can be seen.
-    pub async fn create(&self, name: &str, rate_per_minute: u32) -> Result<(Token, TokenRecord), TokenAdminError> {
-        check_new_token(name, rate_per_minute)?;
-        if self
-            .list()
-            .await?
-            .iter()
-            .any(|t| t.name == name && t.revoked_at.is_none())
-        {
-            return Err(TokenAdminError::NameTaken(name.to_owned()));
-        }
-        let (token, record) = mint_token(name, rate_per_minute);
-        let hash = token.hash();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(token_pk(&hash)))
-            .item("name", s(name))
-            .item("createdAt", s(rfc3339(record.created_at)))
-            .item("ratePerMinute", n(rate_per_minute))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| classify(&self.table, e))?;
-        Ok((token, record))
-    }
-
-    /// Every token the table knows, revoked ones too, oldest first. Never a token or a hash.
-    pub async fn list(&self) -> Result<Vec<TokenRecord>, AccessError> {
-        let items = self.scan_tokens(None).await?;
-        let mut records: Vec<TokenRecord> = items.iter().filter_map(record_from_item).collect();
-        records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
-        Ok(records)
-    }
-
     /// The token items, every page of the scan; with `live_named`, only the live token of
-    /// that name (names are unique among live tokens).
+    /// that name.
     async fn scan_tokens(&self, live_named: Option<&str>) -> Result<Vec<HashMap<String, AttributeValue>>, AccessError> {
         let mut items = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
@@ -177,29 +107,132 @@ impl DynamoAccessStore {
         Ok(items)
     }
 
-    /// Revokes the live token named `name`: it can no longer connect.
-    pub async fn revoke(&self, name: &str) -> Result<TokenRecord, TokenAdminError> {
-        let found = self.scan_tokens(Some(name)).await?.into_iter().next();
-        let item = found.ok_or_else(|| TokenAdminError::NoSuchToken(name.to_owned()))?;
-        let pk = item
-            .get("pk")
-            .cloned()
-            .ok_or_else(|| TokenAdminError::NoSuchToken(name.to_owned()))?;
-        let revoked_at = now();
-        self.client
-            .update_item()
+    /// One item, read consistently.
+    async fn item(&self, pk: String) -> Result<Option<HashMap<String, AttributeValue>>, AccessError> {
+        let output = self
+            .client
+            .get_item()
             .table_name(&self.table)
-            .key("pk", pk)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&self.table, e))?;
+        Ok(output.item)
+    }
+
+    /// The hash of the live token named `name`: its `name#` item, or (a token created before
+    /// those existed) a scan.
+    async fn live_hash(&self, name: &str) -> Result<Option<String>, AccessError> {
+        if let Some(item) = self.item(name_pk(name)).await? {
+            return Ok(text(&item, "tokenHash"));
+        }
+        let legacy = self.scan_tokens(Some(name)).await?;
+        Ok(legacy
+            .first()
+            .and_then(|item| text(item, "pk"))
+            .and_then(|pk| pk.strip_prefix("token#").map(str::to_owned)))
+    }
+
+    /// Runs a transaction; `Ok(false)` when DynamoDB cancelled it because a condition failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<bool, AccessError> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
+                    if cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")) =>
+                {
+                    Ok(false)
+                }
+                _ => Err(classify(&self.table, err)),
+            },
+        }
+    }
+}
+
+impl TokenAdmin for DynamoAccessStore {
+    async fn create(&self, new: &NewToken) -> Result<(Token, TokenRecord), TokenAdminError> {
+        let taken = || TokenAdminError::NameTaken(new.name().to_owned());
+        if !self.scan_tokens(Some(new.name())).await?.is_empty() {
+            return Err(taken());
+        }
+        let (token, record) = issue_token(new);
+        let hash = token.hash().to_hex();
+        let build = |e: aws_sdk_dynamodb::error::BuildError| refused(&self.table, e);
+        let token_item = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("token#{hash}")))
+            .item("name", s(new.name()))
+            .item("createdAt", s(rfc3339(record.created_at)))
+            .item("ratePerMinute", n(record.rate_per_minute))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let name_item = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(name_pk(new.name())))
+            .item("tokenHash", s(&hash))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build)?;
+        let items = vec![
+            TransactWriteItem::builder().put(token_item).build(),
+            TransactWriteItem::builder().put(name_item).build(),
+        ];
+        if self.transact(items).await? {
+            Ok((token, record))
+        } else {
+            Err(taken())
+        }
+    }
+
+    async fn list(&self) -> Result<Vec<TokenRecord>, TokenAdminError> {
+        let items = self.scan_tokens(None).await?;
+        let mut records: Vec<TokenRecord> = items.iter().filter_map(record_from_item).collect();
+        records.sort_by(|a, b| (a.created_at, &a.name).cmp(&(b.created_at, &b.name)));
+        Ok(records)
+    }
+
+    async fn revoke(&self, name: &str) -> Result<TokenRecord, TokenAdminError> {
+        let missing = || TokenAdminError::NoSuchToken(name.to_owned());
+        let hash = self.live_hash(name).await?.ok_or_else(missing)?;
+        let item = self.item(format!("token#{hash}")).await?.ok_or_else(missing)?;
+        let mut record = record_from_item(&item).ok_or_else(missing)?;
+        let revoked_at = now_millis();
+        let build = |e: aws_sdk_dynamodb::error::BuildError| refused(&self.table, e);
+        let revoke = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(format!("token#{hash}")))
             .update_expression("SET revokedAt = :at")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(revokedAt)")
             .expression_attribute_values(":at", s(rfc3339(revoked_at)))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => TokenAdminError::NoSuchToken(name.to_owned()),
-                _ => classify(&self.table, e).into(),
-            })?;
-        let mut record = record_from_item(&item).ok_or_else(|| TokenAdminError::NoSuchToken(name.to_owned()))?;
+            .build()
+            .map_err(build)?;
+        // Frees the name; a token from before `name#` items has none, which is fine.
+        let free_name = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(name_pk(name)))
+            .condition_expression("attribute_not_exists(pk) OR tokenHash = :hash")
+            .expression_attribute_values(":hash", s(&hash))
+            .build()
+            .map_err(build)?;
+        let items = vec![
+            TransactWriteItem::builder().update(revoke).build(),
+            TransactWriteItem::builder().delete(free_name).build(),
+        ];
+        if !self.transact(items).await? {
+            // Revoked (or re-created) by someone else in between.
+            return Err(missing());
+        }
         record.revoked_at = Some(revoked_at);
         Ok(record)
     }
@@ -250,18 +283,16 @@ impl AccessStore for DynamoAccessStore {
     }
 }
 
-/// The time, to the millisecond the table keeps.
-pub fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(3)
-}
-
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
 fn record_from_item(item: &HashMap<String, AttributeValue>) -> Option<TokenRecord> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let text = |name: &str| text(item, name);
     let hex = text("pk")?.strip_prefix("token#")?.to_owned();
     let when = |name: &str| {
         text(name)
@@ -275,6 +306,14 @@ fn record_from_item(item: &HashMap<String, AttributeValue>) -> Option<TokenRecor
         rate_per_minute: item.get("ratePerMinute")?.as_n().ok()?.parse().ok()?,
         revoked_at: when("revokedAt"),
     })
+}
+
+/// A request this adapter could not even build.
+fn refused(table: &str, err: aws_sdk_dynamodb::error::BuildError) -> AccessError {
+    AccessError::Refused {
+        table: table.to_owned(),
+        source: err.into(),
+    }
 }
 
 /// Sorts an SDK failure into what an operator must fix.
@@ -301,27 +340,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn new_tokens_are_tokens_and_differ() {
-        let (a, b) = (new_token(), new_token());
-        assert_eq!(Token::parse(a.reveal()), Ok(a.clone()));
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn operators_get_their_mistakes_in_words() {
-        assert!(check_new_token("ci", 60).is_ok());
-        assert!(matches!(
-            check_new_token("a b", 60),
-            Err(TokenAdminError::InvalidName(_))
-        ));
-        assert!(matches!(check_new_token("ci", 0), Err(TokenAdminError::InvalidRate(0))));
-        assert_eq!(
-            check_new_token("ci", 0).unwrap_err().to_string(),
-            "a token's rate must be 1 to 100000 requests a minute, not 0"
-        );
-    }
 
     #[test]
     fn items_become_records_without_their_hash() {

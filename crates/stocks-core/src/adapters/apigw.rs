@@ -27,6 +27,7 @@ pub struct ApiGatewayConnections {
 }
 
 impl ApiGatewayConnections {
+    /// `@connections` clients built from `base` (region, credentials, timeouts) and each callback URL.
     pub fn new(base: Config) -> Self {
         Self {
             base,
@@ -34,6 +35,7 @@ impl ApiGatewayConnections {
         }
     }
 
+    /// `@connections` clients with the settings of `config`.
     pub fn from_sdk(config: &SdkConfig) -> Self {
         Self::new(Config::from(config))
     }

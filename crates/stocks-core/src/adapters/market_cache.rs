@@ -13,6 +13,7 @@
 //! The cache lives as long as the Lambda instance (or the local stack).
 
 use std::num::NonZeroUsize;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,6 +38,10 @@ pub struct CacheSettings {
 impl CacheSettings {
     /// Bars kept in all, whatever `entries` says: about 5 MiB (a bar is 80 bytes).
     pub const MAX_BARS: usize = 65_536;
+    /// What `MARKET_CACHE_ENTRIES` may be.
+    pub const ENTRIES: RangeInclusive<usize> = 0..=1_000_000;
+    /// What `MARKET_CACHE_MAX_AGE_SECS` may be (0: until the close), in seconds: a week at most.
+    pub const MAX_AGE_SECS: RangeInclusive<u64> = 0..=7 * 24 * 3600;
 }
 
 impl Default for CacheSettings {
@@ -111,6 +116,7 @@ pub struct MarketCache<M> {
 }
 
 impl<M: MarketData + 'static> MarketCache<M> {
+    /// A cache over `inner`, on the wall clock.
     pub fn new(inner: M, settings: CacheSettings) -> Self {
         Self::with_clock(inner, settings, Arc::new(Utc::now))
     }
@@ -132,6 +138,7 @@ impl<M: MarketData + 'static> MarketCache<M> {
         }
     }
 
+    /// What the cache has saved and holds now.
     pub fn stats(&self) -> CacheStats {
         let state = self.state();
         CacheStats {

@@ -4,27 +4,39 @@
 //!   and moving the local stack and `stocksctl dlq` need. The only SQS code there is.
 //! - [`ApiGatewayConnections`] — aws-sdk-apigatewaymanagement: `@connections` post/delete.
 //! - [`PolygonClient`] — reqwest + rustls: Polygon daily aggregates, through a [`QuotaGate`].
-//! - [`ssm`] — the Polygon key from Parameter Store.
-//! - [`DynamoAccessStore`] — aws-sdk-dynamodb: tokens and per-token rate counters.
+//! - [`read_api_key`] — the Polygon key from SSM Parameter Store.
+//! - [`DynamoAccessStore`] — aws-sdk-dynamodb: tokens ([`crate::ports::TokenAdmin`]) and
+//!   per-token rate counters ([`crate::ports::AccessStore`]).
 //! - [`MarketCache`] — wraps any market: coalesces identical requests, keeps answers until the
 //!   next market close.
-//! - [`aws`] — SDK settings for the Lambdas and for tools.
+//! - [`issue_token`], [`now_millis`] — what the stores take from the operating system.
+//! - [`load_aws_config`], [`sdk_config`], [`loopback_sdk_config`] — SDK settings, every one
+//!   with [`aws_timeouts`].
 //!
 //! In-memory versions live in the local stack (`stocks-local`) and in `stocks-testkit`.
 
-pub mod access;
-pub mod apigw;
-pub mod aws;
-pub mod market_cache;
-pub mod polygon;
-pub mod quota;
-pub mod sqs;
-pub mod ssm;
+mod access;
+mod apigw;
+mod aws;
+mod market_cache;
+mod polygon;
+mod quota;
+mod sqs;
+mod ssm;
+mod system;
 
 pub use access::DynamoAccessStore;
 pub use apigw::ApiGatewayConnections;
-pub use aws::{load_aws_config, loopback_sdk_config, sdk_config};
-pub use market_cache::{CacheSettings, CacheStats, MarketCache};
-pub use polygon::{AggregatesPage, ApiKey, FETCH_BUDGET, PolygonClient, RetryPolicy, WORKER_MIN_TIMEOUT};
-pub use quota::{QuotaGate, QuotaSettings, RateLimit};
-pub use sqs::{QueueDepth, SqsQueue};
+pub use aws::{
+    ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT, load_aws_config, loopback_sdk_config, sdk_config,
+    timeouts as aws_timeouts,
+};
+pub use market_cache::{CacheSettings, CacheStats, Clock, MarketCache};
+pub use polygon::{
+    AggregatesPage, ApiKey, DEFAULT_BASE_URL as POLYGON_BASE_URL, FETCH_BUDGET, PolygonClient, PolygonSetupError,
+    RetryPolicy, WORKER_MIN_TIMEOUT,
+};
+pub use quota::{Admission, GateState, QuotaGate, QuotaSettings, RateLimit};
+pub use sqs::{MoveTask, QueueDepth, SqsQueue, Walk, move_tasks, start_move_task};
+pub use ssm::{SsmError, read_api_key};
+pub use system::{issue_token, now_millis};

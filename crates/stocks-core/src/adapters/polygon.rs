@@ -34,22 +34,31 @@ pub const DEFAULT_BASE_URL: &str = "https://api.polygon.io";
 /// `results` is absent (not empty) when there are no bars.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AggregatesPage {
+    /// The symbol asked for.
     #[serde(default)]
     pub ticker: String,
+    /// Bars the query found, over every page.
     #[serde(rename = "queryCount", default)]
     pub query_count: u64,
+    /// Bars on this page.
     #[serde(rename = "resultsCount", default)]
     pub results_count: u64,
+    /// Adjusted for splits (we always ask for adjusted bars).
     #[serde(default)]
     pub adjusted: bool,
+    /// The bars, oldest first; absent (not empty) when there are none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<Vec<Bar>>,
+    /// `OK` (or `DELAYED` on some plans).
     #[serde(default)]
     pub status: String,
+    /// Polygon's id for the request, for support tickets.
     #[serde(default)]
     pub request_id: String,
+    /// Bars on this page (newer responses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// The next page, on the same origin, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_url: Option<String>,
 }
@@ -66,6 +75,10 @@ impl ApiKey {
         (!key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic())).then(|| Self(key.to_owned()))
     }
 
+    #[expect(
+        clippy::expect_used,
+        reason = "ApiKey::new admits only printable ASCII, and any printable ASCII is a header value"
+    )]
     fn bearer(&self) -> HeaderValue {
         let mut value =
             HeaderValue::from_str(&format!("Bearer {}", self.0)).expect("printable ASCII is a valid header value");
@@ -135,8 +148,10 @@ impl RetryPolicy {
 /// Refusals at construction time, before any request is made.
 #[derive(Debug, thiserror::Error)]
 pub enum PolygonSetupError {
+    /// Not an absolute http(s) URL.
     #[error("POLYGON_BASE_URL {0:?} is not an absolute http(s) URL")]
     BaseUrl(String),
+    /// reqwest could not build its client (its TLS roots, most likely).
     #[error("could not build the HTTP client")]
     Client(#[source] reqwest::Error),
 }
@@ -156,6 +171,7 @@ pub struct PolygonClient {
 }
 
 impl PolygonClient {
+    /// A client of `base_url` sending `key` as a bearer token, retrying as `policy` says.
     pub fn new(base_url: &str, key: &ApiKey, policy: RetryPolicy) -> Result<Self, PolygonSetupError> {
         let base = Url::parse(base_url)
             .ok()
@@ -191,6 +207,10 @@ impl PolygonClient {
     }
 
     /// `{base}/v2/aggs/ticker/{T}/range/1/day/{from}/{to}?adjusted=true&sort=asc&limit=50000`.
+    #[expect(
+        clippy::expect_used,
+        reason = "`new` admits only http(s) URLs with a host, and those always have a path"
+    )]
     pub fn aggregates_url(&self, ticker: &Ticker, window: &DateWindow) -> Url {
         let mut url = self.base.clone();
         let (from, to) = (window.from().to_string(), window.to().to_string());
@@ -242,9 +262,7 @@ impl PolygonClient {
                 self.gate
                     .admit(deadline)
                     .await
-                    .map_err(|wait| MarketError::QuotaExceeded {
-                        retry_after: Some(wait),
-                    })?,
+                    .map_err(|wait| MarketError::QuotaExceeded { retry_after: wait })?,
             );
             attempt += 1;
             // Waiting for a turn at the gate may have used some of the budget.
@@ -266,7 +284,7 @@ impl PolygonClient {
                             && Instant::now() + closed_for < deadline;
                         if !waits_here {
                             return Err(MarketError::QuotaExceeded {
-                                retry_after: Some(closed_for),
+                                retry_after: closed_for,
                             });
                         }
                         debug!(

@@ -18,11 +18,14 @@
 //! The gate sits inside the Polygon client, under [`super::MarketCache`]: cached answers and
 //! coalesced requests never reach it, so they never wait.
 
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use crate::ports::MAX_DELAY_SECS;
 
 /// Calls in flight at which the limit a 429 set is lifted altogether.
 pub const UNLIMITED_FROM: usize = 64;
@@ -37,11 +40,14 @@ pub const SLOT_RETRY: Duration = Duration::from_secs(1);
 /// A rate: `requests` per `per`, with a burst of `requests`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateLimit {
+    /// Requests allowed per `per`, and the burst.
     pub requests: f64,
+    /// The period.
     pub per: Duration,
 }
 
 impl RateLimit {
+    /// `requests` a minute.
     pub fn per_minute(requests: f64) -> Self {
         Self {
             requests,
@@ -60,11 +66,19 @@ pub struct QuotaSettings {
     pub defer_without_retry_after: Duration,
 }
 
+impl QuotaSettings {
+    /// `QUOTA_DEFER_SECS` unless set: the wait after a 429 that names none.
+    pub const DEFAULT_DEFER: Duration = Duration::from_secs(60);
+    /// What `QUOTA_DEFER_SECS` may be, in seconds: at least one, at most SQS's longest delay
+    /// (the deferred job waits in the queue that long).
+    pub const DEFER_SECS: RangeInclusive<u64> = 1..=MAX_DELAY_SECS as u64;
+}
+
 impl Default for QuotaSettings {
     fn default() -> Self {
         Self {
             rate: None,
-            defer_without_retry_after: Duration::from_secs(60),
+            defer_without_retry_after: Self::DEFAULT_DEFER,
         }
     }
 }
@@ -170,6 +184,7 @@ pub struct GateState {
     pub closed_for: Option<Duration>,
     /// Calls allowed at once (`None`: no limit).
     pub limit: Option<usize>,
+    /// Calls under way now.
     pub in_flight: usize,
 }
 
@@ -189,6 +204,7 @@ impl Default for QuotaGate {
 }
 
 impl QuotaGate {
+    /// A gate with these settings, open and with a full bucket.
     pub fn new(settings: QuotaSettings) -> Self {
         let now = Instant::now();
         Self {
@@ -201,14 +217,11 @@ impl QuotaGate {
         }
     }
 
-    pub fn settings(&self) -> &QuotaSettings {
-        &self.settings
-    }
-
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// What the gate is doing now.
     pub fn status(&self) -> GateState {
         let state = self.state();
         GateState {

@@ -1,19 +1,24 @@
 //! Reading the Polygon key from SSM Parameter Store (a SecureString), once per cold start.
 
-use aws_config::SdkConfig;
 use aws_sdk_ssm::Client;
 
 use super::polygon::ApiKey;
 use crate::ports::BoxError;
 
+/// Why the Polygon key could not be read (the worker cannot start).
 #[derive(Debug, thiserror::Error)]
 pub enum SsmError {
+    /// SSM refused or could not be reached: a wrong name, no permission, a KMS key that
+    /// does not let the function decrypt.
     #[error("could not read SSM parameter {name:?}")]
     Request {
+        /// The parameter's name.
         name: String,
+        /// What SSM said.
         #[source]
         source: BoxError,
     },
+    /// The parameter holds nothing that can be a key.
     #[error("SSM parameter {0:?} is empty or not a printable ASCII key")]
     Empty(String),
 }
@@ -35,9 +40,4 @@ pub async fn read_api_key(client: &Client, name: &str) -> Result<ApiKey, SsmErro
         .and_then(|p| p.value)
         .and_then(ApiKey::new)
         .ok_or_else(|| SsmError::Empty(name.to_owned()))
-}
-
-/// [`read_api_key`] with a client built from the Lambda's own configuration.
-pub async fn read_api_key_with(config: &SdkConfig, name: &str) -> Result<ApiKey, SsmError> {
-    read_api_key(&Client::new(config), name).await
 }

@@ -19,6 +19,7 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// The `failureReason` attribute's value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
@@ -28,6 +29,7 @@ impl FailureReason {
         }
     }
 
+    /// The reason a `failureReason` value names.
     pub fn parse(s: &str) -> Option<Self> {
         [
             Self::UpstreamUnavailable,
@@ -63,8 +65,72 @@ pub mod attribute {
 pub struct DeadLetter {
     /// The SQS body exactly as received.
     pub body: String,
+    /// Why the worker gave up.
     pub reason: FailureReason,
+    /// One line for operators; never a secret.
     pub detail: String,
+    /// Deliveries so far (`ApproximateReceiveCount`).
     pub attempts: u32,
+    /// When the worker gave up.
     pub failed_at: DateTime<Utc>,
+}
+
+/// One message attribute of a dead letter: its name, its SQS data type and its value.
+pub type Attribute = (&'static str, &'static str, String);
+
+impl DeadLetter {
+    /// The longest [`attribute::FAILURE_DETAIL`] kept, in bytes.
+    pub const MAX_DETAIL_BYTES: usize = 1024;
+
+    /// Its failure as message attributes ([`attribute`]): what operators see beside the body,
+    /// in SQS and in the local stack's DLQ alike.
+    pub fn attributes(&self) -> [Attribute; 4] {
+        [
+            (attribute::FAILURE_REASON, "String", self.reason.as_str().to_owned()),
+            (
+                attribute::FAILURE_DETAIL,
+                "String",
+                truncate(&self.detail, Self::MAX_DETAIL_BYTES).to_owned(),
+            ),
+            (
+                attribute::FAILED_AT,
+                "String",
+                self.failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+            (attribute::ATTEMPTS, "Number", self.attempts.to_string()),
+        ]
+    }
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failure_travels_as_four_attributes_with_the_detail_cut_short() {
+        let letter = DeadLetter {
+            body: "{}".into(),
+            reason: FailureReason::QuotaExhausted,
+            detail: "é".repeat(600),
+            attempts: 3,
+            failed_at: DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z").unwrap().to_utc(),
+        };
+        let [reason, detail, failed_at, attempts] = letter.attributes();
+        assert_eq!(reason, ("failureReason", "String", "QUOTA_EXHAUSTED".to_owned()));
+        assert_eq!(detail.2.len(), 1024, "600 two-byte characters, cut at a boundary");
+        assert_eq!(failed_at.2, "2026-11-24T10:00:00.000Z");
+        assert_eq!(attempts, ("attempts", "Number", "3".to_owned()));
+    }
 }

@@ -13,35 +13,69 @@ use serde::{Deserialize, Serialize};
 use super::{DateWindow, StockRequest, Ticker};
 
 /// A queued report request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "Wire")]
 pub struct Job {
-    /// Schema version; always [`Job::VERSION`] when written by this build.
-    pub v: u32,
     /// API Gateway's request id of the frame that asked, echoed in every message about it.
     pub request_id: String,
     /// Where the report goes.
     pub connection_id: String,
+    /// The symbol asked for.
     pub ticker: Ticker,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
+    /// The days asked for (`from`/`to` on the wire), checked.
+    pub window: DateWindow,
     /// Close the connection after the terminal message.
-    #[serde(default = "default_disconnect")]
     pub disconnect: bool,
     /// When the client asked (the ingress queued it). Survives deferrals: it bounds how long a
     /// job may wait for market quota (`MAX_JOB_AGE_SECS`), and lets operators (and
     /// `dlq replay --skip-stale`) judge whether the connection can still exist (API Gateway
-    /// closes every connection after 2 h).
+    /// closes every connection after [`crate::ports::CONNECTION_MAX_LIFETIME`]).
     pub enqueued_at: DateTime<Utc>,
     /// Tell the client each time the job waits for market quota (`"progress": true`).
-    #[serde(default, skip_serializing_if = "is_false")]
     pub progress: bool,
     /// Put the daily bars used into the report (`"series": true`).
-    #[serde(default, skip_serializing_if = "is_false")]
     pub series: bool,
     /// How many times the worker has put the job back to wait for market quota.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub deferrals: u32,
+}
+
+/// The job as it travels: the documented JSON, read before anything in it is trusted.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    v: u32,
+    request_id: String,
+    connection_id: String,
+    ticker: Ticker,
+    from: NaiveDate,
+    to: NaiveDate,
+    #[serde(default = "default_disconnect")]
+    disconnect: bool,
+    enqueued_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    progress: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    series: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    deferrals: u32,
+}
+
+impl From<Job> for Wire {
+    fn from(job: Job) -> Self {
+        Self {
+            v: Job::VERSION,
+            request_id: job.request_id,
+            connection_id: job.connection_id,
+            ticker: job.ticker,
+            from: job.window.from(),
+            to: job.window.to(),
+            disconnect: job.disconnect,
+            enqueued_at: job.enqueued_at,
+            progress: job.progress,
+            series: job.series,
+            deferrals: job.deferrals,
+        }
+    }
 }
 
 fn default_disconnect() -> bool {
@@ -59,19 +93,25 @@ fn is_zero(n: &u32) -> bool {
 /// Why a queue message is not a job this build can run.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
+    /// Not JSON, or not the job's shape (a ticker that breaks the grammar included).
     #[error("job body is not valid job JSON: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// Written by a build with another schema.
     #[error("job schema version {0} is not supported (this build reads version {v})", v = Job::VERSION)]
     UnsupportedVersion(u32),
+    /// Nowhere to send the report.
     #[error("job has an empty connection id")]
     NoConnection,
+    /// `from`/`to` break the window's rules.
     #[error("job window is invalid: {0}")]
     Window(#[from] super::WindowError),
 }
 
 impl Job {
+    /// The schema version this build writes and reads.
     pub const VERSION: u32 = 1;
 
+    /// The job for a validated request, asked for at `enqueued_at`.
     pub fn new(
         request_id: impl Into<String>,
         connection_id: impl Into<String>,
@@ -79,12 +119,10 @@ impl Job {
         enqueued_at: DateTime<Utc>,
     ) -> Self {
         Self {
-            v: Self::VERSION,
             request_id: request_id.into(),
             connection_id: connection_id.into(),
             ticker: request.ticker.clone(),
-            from: request.window.from(),
-            to: request.window.to(),
+            window: request.window,
             disconnect: request.disconnect,
             enqueued_at,
             progress: request.progress,
@@ -103,22 +141,28 @@ impl Job {
 
     /// Reads a queue body, checking the version, the ticker grammar and the window.
     pub fn parse(body: &str) -> Result<Self, JobError> {
-        let job: Self = serde_json::from_str(body)?;
-        if job.v != Self::VERSION {
-            return Err(JobError::UnsupportedVersion(job.v));
+        let wire: Wire = serde_json::from_str(body)?;
+        if wire.v != Self::VERSION {
+            return Err(JobError::UnsupportedVersion(wire.v));
         }
-        if job.connection_id.is_empty() {
+        if wire.connection_id.is_empty() {
             return Err(JobError::NoConnection);
         }
-        DateWindow::new(job.from, job.to)?;
-        Ok(job)
+        Ok(Self {
+            window: DateWindow::new(wire.from, wire.to)?,
+            request_id: wire.request_id,
+            connection_id: wire.connection_id,
+            ticker: wire.ticker,
+            disconnect: wire.disconnect,
+            enqueued_at: wire.enqueued_at,
+            progress: wire.progress,
+            series: wire.series,
+            deferrals: wire.deferrals,
+        })
     }
 
-    pub fn window(&self) -> DateWindow {
-        // `parse` and `new` both guarantee a valid window.
-        DateWindow::new(self.from, self.to).expect("job window was validated")
-    }
-
+    /// The SQS body.
+    #[expect(clippy::expect_used, reason = "strings, dates and numbers always serialise")]
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("Job serialises")
     }

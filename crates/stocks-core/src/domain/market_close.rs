@@ -5,7 +5,7 @@
 //! close is 20:00 UTC in summer and 21:00 UTC in winter. Exchange holidays are not modelled:
 //! on a holiday the cache merely expires a day early.
 
-use chrono::{DateTime, Datelike, Days, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
 
 /// The first 16:00 New York time on a weekday strictly after `now`.
 pub fn next_market_close(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -25,7 +25,7 @@ pub fn next_market_close(now: DateTime<Utc>) -> DateTime<Utc> {
 /// 16:00 New York time on `day`, in UTC.
 fn close_utc(day: NaiveDate) -> DateTime<Utc> {
     let hour = if is_daylight_saving(day) { 20 } else { 21 };
-    Utc.from_utc_datetime(&day.and_hms_opt(hour, 0, 0).expect("valid time"))
+    Utc.from_utc_datetime(&day.and_time(NaiveTime::MIN)) + TimeDelta::hours(hour)
 }
 
 /// US daylight saving time, in effect at 16:00 local on `day`.
@@ -36,6 +36,10 @@ fn is_daylight_saving(day: NaiveDate) -> bool {
     day >= start && day < end
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "called for March's second and November's first Sunday, which every year has"
+)]
 fn nth_sunday(year: i32, month: u32, n: u32) -> NaiveDate {
     NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n as u8).expect("every month has a second Sunday")
 }

@@ -14,13 +14,21 @@ use super::{DateWindow, Report, SeriesBar, Ticker};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
+    /// The body is not a JSON object, is too large, or a field has the wrong type.
     BadRequest,
+    /// No ticker, or only whitespace.
     TickerRequired,
+    /// A ticker that breaks the grammar.
     InvalidTicker,
+    /// `from`/`to` break the window's rules.
     InvalidRange,
+    /// An `action` no route serves.
     UnknownAction,
+    /// No daily bars in the window (404, terminal).
     NoResults,
+    /// Market data could not be fetched (503, terminal; the job is in the DLQ).
     UpstreamUnavailable,
+    /// The accepted request could not be queued (503; the client may resend).
     QueueUnavailable,
     /// This token's requests for the minute are spent (429).
     RateLimited,
@@ -30,6 +38,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The HTTP-style status the message carries.
     pub fn status_code(self) -> u16 {
         match self {
             Self::BadRequest
@@ -44,6 +53,7 @@ impl ErrorCode {
         }
     }
 
+    /// The code as it travels.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BadRequest => "BAD_REQUEST",
@@ -70,20 +80,26 @@ impl std::fmt::Display for ErrorCode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientMessage {
+    /// 202, 200, 400, 404, 429 or 503, as the table in the README says.
     pub status_code: u16,
     /// `"accepted"`, `"success"`, or a short human sentence on errors.
     pub message: String,
     /// The report on a 200; serialised as `null` otherwise, as the seed did.
     #[serde(default)]
     pub report_data: Option<Report>,
+    /// The stable error code, on errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorCode>,
+    /// The ticker, once validated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticker: Option<String>,
+    /// API Gateway's id of the frame this answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The report's first day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<NaiveDate>,
+    /// The report's last day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<NaiveDate>,
     /// Number of daily bars the report was computed from.
@@ -195,6 +211,7 @@ impl ClientMessage {
         }
     }
 
+    /// The same message, saying which request (and ticker) it answers.
     pub fn with_request(mut self, request_id: &str, ticker: Option<&Ticker>) -> Self {
         self.request_id = Some(request_id.to_owned());
         self.ticker = ticker.map(Ticker::to_string);
@@ -228,8 +245,12 @@ impl ClientMessage {
         matches!(self.status_code, 200 | 404 | 503)
     }
 
+    /// The text frame.
+    #[expect(
+        clippy::expect_used,
+        reason = "a struct of strings, numbers and dates: serialisation cannot fail"
+    )]
     pub fn to_json(&self) -> String {
-        // A struct of strings, numbers and dates: serialisation cannot fail.
         serde_json::to_string(self).expect("ClientMessage serialises")
     }
 }

@@ -8,7 +8,8 @@
 //! - [`ClientMessage`] / [`ErrorCode`] — every frame the server sends.
 //! - [`DeadLetter`] / [`FailureReason`] — a job the worker gave up on, and why.
 //! - [`next_market_close`] — when cached daily bars may change.
-//! - [`Token`] / [`TokenHash`] / [`TokenId`] / [`TokenRecord`] / [`Grant`] — access tokens.
+//! - [`Token`] / [`TokenHash`] / [`TokenId`] / [`TokenRecord`] / [`Grant`] / [`NewToken`] —
+//!   access tokens, and the rules a new one must meet.
 
 mod dead_letter;
 mod job;
@@ -27,5 +28,8 @@ pub use message::{ClientMessage, ErrorCode};
 pub use report::{Bar, Report, SeriesBar};
 pub use request::{MAX_BODY_BYTES, Rejection, STOCKS_ACTION, StockRequest, unrouted};
 pub use ticker::{Ticker, TickerError};
-pub use token::{Grant, MAX_RATE_PER_MINUTE, Token, TokenError, TokenHash, TokenId, TokenRecord, valid_token_name};
+pub use token::{
+    DEFAULT_RATE_PER_MINUTE, Grant, MAX_RATE_PER_MINUTE, NewToken, Token, TokenError, TokenHash, TokenId, TokenRecord,
+    TokenRuleError, valid_token_name,
+};
 pub use window::{DateField, DateWindow, WindowDays, WindowError, parse_date};

@@ -35,10 +35,15 @@ pub struct SeriesBar {
     /// The trading day (UTC date of the bar's start: Polygon stamps daily bars at midnight New
     /// York time, which is the same date in UTC).
     pub t: chrono::NaiveDate,
+    /// Open.
     pub o: f64,
+    /// High.
     pub h: f64,
+    /// Low.
     pub l: f64,
+    /// Close.
     pub c: f64,
+    /// Volume.
     pub v: f64,
 }
 
@@ -67,10 +72,15 @@ impl SeriesBar {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
+    /// (Mean of the lows + mean of the highs) / 2.
     pub avg_stock: f64,
+    /// The lowest low.
     pub min_stock: f64,
+    /// The highest high.
     pub max_stock: f64,
+    /// The smallest daily volume.
     pub min_volume: f64,
+    /// The largest daily volume.
     pub max_volume: f64,
 }
 

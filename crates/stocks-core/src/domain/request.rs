@@ -17,7 +17,9 @@ pub const STOCKS_ACTION: &str = "stocksaction";
 /// A validated `stocksaction` request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StockRequest {
+    /// The validated symbol.
     pub ticker: Ticker,
+    /// The days asked for (or the default window).
     pub window: DateWindow,
     /// Close the connection after the terminal message (the seed always did).
     pub disconnect: bool,
@@ -30,6 +32,7 @@ pub struct StockRequest {
 /// A request refused with a 400 (or any other client error).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
+    /// The stable error code.
     pub code: ErrorCode,
     /// A fixed sentence shown to the client; never built from unvalidated input.
     pub message: &'static str,
@@ -54,6 +57,7 @@ impl Rejection {
         )
     }
 
+    /// The frame the client gets.
     pub fn to_message(&self, request_id: &str) -> ClientMessage {
         ClientMessage::error(self.code, self.message).with_request(request_id, self.ticker.as_ref())
     }

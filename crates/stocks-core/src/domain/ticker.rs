@@ -55,6 +55,7 @@ impl Ticker {
         }
     }
 
+    /// The symbol, as it goes into a URL.
     pub fn as_str(&self) -> &str {
         &self.0
     }

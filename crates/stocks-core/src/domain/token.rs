@@ -19,19 +19,21 @@ pub struct Token(String);
 /// Why a string is not a token (each is refused the same way: 403).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// The query string has no token, or an empty one.
     #[error("no token")]
     Missing,
+    /// Something that is not a token's shape.
     #[error("not a token")]
     Malformed,
 }
 
 impl Token {
+    /// What every token starts with.
     pub const PREFIX: &str = "stk_";
     /// `stk_` and 43 base64url characters.
     pub const LEN: usize = 4 + 43;
 
-    /// The token for 32 random bytes (the caller brings the randomness: see
-    /// `adapters::access::new_token`).
+    /// The token for 32 random bytes (the caller brings the randomness: the domain does no I/O).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(format!(
             "{}{}",
@@ -66,6 +68,7 @@ impl Token {
         &self.0
     }
 
+    /// Its SHA-256, what the access table stores.
     pub fn hash(&self) -> TokenHash {
         TokenHash(Sha256::digest(self.0.as_bytes()).into())
     }
@@ -87,6 +90,7 @@ impl TokenHash {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// A hash from its 64 lower-case hex characters.
     pub fn from_hex(hex: &str) -> Option<Self> {
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return None;
@@ -98,6 +102,7 @@ impl TokenHash {
         Some(Self(bytes))
     }
 
+    /// The token's public name.
     pub fn token_id(&self) -> TokenId {
         TokenId(self.to_hex()[..TokenId::LEN].to_owned())
     }
@@ -115,13 +120,16 @@ impl fmt::Debug for TokenHash {
 pub struct TokenId(String);
 
 impl TokenId {
+    /// Hex characters in a token id.
     pub const LEN: usize = 12;
 
+    /// A token id from 12 lower-case hex characters.
     pub fn parse(raw: &str) -> Option<Self> {
         (raw.len() == Self::LEN && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
             .then(|| Self(raw.to_owned()))
     }
 
+    /// The 12 hex characters.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -158,12 +166,76 @@ pub fn valid_token_name(name: &str) -> bool {
 /// The most requests a minute a token may be given.
 pub const MAX_RATE_PER_MINUTE: u32 = 100_000;
 
+/// The requests a minute a token gets unless its operator says otherwise.
+pub const DEFAULT_RATE_PER_MINUTE: u32 = 60;
+
+/// Why an operator's new token was refused before anything was stored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRuleError {
+    /// Not 1-64 of the characters [`valid_token_name`] allows.
+    #[error("{0:?} is not a token name: 1-64 letters, digits, '-', '_', '.' or '@'")]
+    InvalidName(String),
+    /// Outside `1..=`[`MAX_RATE_PER_MINUTE`].
+    #[error("a token's rate must be 1 to {MAX_RATE_PER_MINUTE} requests a minute, not {0}")]
+    InvalidRate(u32),
+}
+
+/// An operator's request for a token, checked: a valid name and rate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    name: String,
+    rate_per_minute: u32,
+}
+
+impl NewToken {
+    /// Checks an operator's `--name` and `--rate`.
+    pub fn new(name: &str, rate_per_minute: u32) -> Result<Self, TokenRuleError> {
+        if !valid_token_name(name) {
+            return Err(TokenRuleError::InvalidName(name.to_owned()));
+        }
+        if !(1..=MAX_RATE_PER_MINUTE).contains(&rate_per_minute) {
+            return Err(TokenRuleError::InvalidRate(rate_per_minute));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            rate_per_minute,
+        })
+    }
+
+    /// The name asked for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The requests a minute asked for.
+    pub fn rate_per_minute(&self) -> u32 {
+        self.rate_per_minute
+    }
+
+    /// The token for 32 random bytes, and the record a store keeps of it (never the token),
+    /// created at `at`. The caller brings the randomness and the time.
+    pub fn issue(&self, random: [u8; 32], at: DateTime<Utc>) -> (Token, TokenRecord) {
+        let token = Token::from_bytes(random);
+        let record = TokenRecord {
+            token_id: token.hash().token_id(),
+            name: self.name.clone(),
+            created_at: at,
+            rate_per_minute: self.rate_per_minute,
+            revoked_at: None,
+        };
+        (token, record)
+    }
+}
+
 /// What the service keeps of a token (never the token, never shown with the hash).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRecord {
+    /// The token's public name.
     pub token_id: TokenId,
+    /// What operators call it.
     pub name: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
     /// `stocksaction` frames a minute this token may send.
     pub rate_per_minute: u32,
@@ -176,15 +248,20 @@ pub struct TokenRecord {
 /// later event on the connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
+    /// The token's public name.
     pub token_id: TokenId,
+    /// What operators call it.
     pub name: String,
+    /// `stocksaction` frames a minute it may send.
     pub rate_per_minute: u32,
 }
 
 impl Grant {
     /// Context keys, as the authorizer returns them and events carry them.
     pub const TOKEN_ID: &str = "tokenId";
+    /// Context key of the token's name.
     pub const NAME: &str = "name";
+    /// Context key of its requests a minute.
     pub const RATE_PER_MINUTE: &str = "ratePerMinute";
 
     /// From an event's `requestContext.authorizer` (numbers may arrive as strings).
@@ -283,6 +360,22 @@ mod tests {
         let mut bad = fields;
         bad.insert("tokenId".into(), "not-hex".into());
         assert_eq!(Grant::from_context(&bad), None);
+    }
+
+    #[test]
+    fn a_new_token_is_checked_then_issued_from_the_randomness_and_time_given() {
+        assert_eq!(NewToken::new("a b", 60), Err(TokenRuleError::InvalidName("a b".into())));
+        assert_eq!(NewToken::new("ci", 0), Err(TokenRuleError::InvalidRate(0)));
+        assert_eq!(
+            NewToken::new("ci", MAX_RATE_PER_MINUTE + 1).unwrap_err().to_string(),
+            "a token's rate must be 1 to 100000 requests a minute, not 100001"
+        );
+        let at = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z").unwrap().to_utc();
+        let (token, record) = NewToken::new("ci", 7).unwrap().issue([7; 32], at);
+        assert_eq!(token, Token::from_bytes([7; 32]));
+        assert_eq!(record.token_id, token.hash().token_id());
+        assert_eq!((record.name.as_str(), record.rate_per_minute), ("ci", 7));
+        assert_eq!((record.created_at, record.revoked_at), (at, None));
     }
 
     #[test]

@@ -18,12 +18,16 @@ pub struct DateWindow {
 /// Why a window was refused (all map to `INVALID_RANGE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
+    /// Not a strict `YYYY-MM-DD`.
     #[error("`{0}` must be a date in YYYY-MM-DD format")]
     Format(DateField),
+    /// `from` after `to`.
     #[error("`from` must not be after `to`")]
     Reversed,
+    /// `to` after today.
     #[error("`to` must not be in the future")]
     Future,
+    /// Longer than five years.
     #[error("the window must not be longer than five years")]
     TooLong,
 }
@@ -31,7 +35,9 @@ pub enum WindowError {
 /// Which of the two request fields a [`WindowError::Format`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DateField {
+    /// `from`.
     From,
+    /// `to`.
     To,
 }
 
@@ -54,10 +60,12 @@ impl WindowDays {
     /// Five years, the longest window a client may ask for.
     pub const MAX: u32 = 5 * 365 + 1;
 
+    /// `days` if within 1..=[`WindowDays::MAX`].
     pub fn new(days: u32) -> Option<Self> {
         (1..=Self::MAX).contains(&days).then_some(Self(days))
     }
 
+    /// The number of days.
     pub fn get(self) -> u32 {
         self.0
     }
@@ -113,10 +121,12 @@ impl DateWindow {
         Self::new(from, to)
     }
 
+    /// The first day.
     pub fn from(&self) -> NaiveDate {
         self.from
     }
 
+    /// The last day.
     pub fn to(&self) -> NaiveDate {
         self.to
     }

@@ -27,15 +27,19 @@ pub const TOKEN_PARAMETER: &str = "token";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectAuthorizerRequest {
+    /// `REQUEST`.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
     /// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/$connect`: what the policy allows.
     #[serde(default)]
     pub method_arn: String,
+    /// The query string, one value per name (API Gateway keeps the last).
     #[serde(default, deserialize_with = "nullish")]
     pub query_string_parameters: HashMap<String, String>,
+    /// The query string, every value of each name.
     #[serde(default, deserialize_with = "nullish")]
     pub multi_value_query_string_parameters: HashMap<String, Vec<String>>,
+    /// Who is connecting, and where.
     #[serde(default)]
     pub request_context: ConnectContext,
 }
@@ -44,22 +48,31 @@ pub struct ConnectAuthorizerRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectContext {
+    /// The connection being opened.
     #[serde(default)]
     pub connection_id: Option<String>,
+    /// `$connect`.
     #[serde(default)]
     pub route_key: Option<String>,
+    /// `CONNECT`.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// API Gateway's id of the handshake.
     #[serde(default)]
     pub request_id: Option<String>,
+    /// The stage.
     #[serde(default)]
     pub stage: Option<String>,
+    /// The API's host name.
     #[serde(default)]
     pub domain_name: Option<String>,
+    /// The API's id.
     #[serde(default)]
     pub api_id: Option<String>,
+    /// When the connection opened, Unix ms.
     #[serde(default)]
     pub connected_at: Option<i64>,
+    /// When API Gateway received the handshake, Unix ms.
     #[serde(default)]
     pub request_time_epoch: Option<i64>,
 }
@@ -76,27 +89,36 @@ where
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizerResponse {
+    /// Who this is: the token's id on Allow.
     pub principal_id: String,
+    /// Allow or Deny `execute-api:Invoke` on the `$connect` method.
     pub policy_document: PolicyDocument,
     /// The [`Grant`] on Allow; empty on Deny.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub context: serde_json::Map<String, serde_json::Value>,
 }
 
+/// An IAM policy document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyDocument {
+    /// `2012-10-17`.
     #[serde(rename = "Version")]
     pub version: String,
+    /// One statement.
     #[serde(rename = "Statement")]
     pub statement: Vec<PolicyStatement>,
 }
 
+/// One IAM policy statement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyStatement {
+    /// `execute-api:Invoke`.
     #[serde(rename = "Action")]
     pub action: String,
+    /// `Allow` or `Deny`.
     #[serde(rename = "Effect")]
     pub effect: String,
+    /// The `$connect` method's ARN.
     #[serde(rename = "Resource")]
     pub resource: String,
 }
@@ -117,6 +139,7 @@ impl AuthorizerResponse {
         }
     }
 
+    /// Whether every statement allows.
     pub fn allows(&self) -> bool {
         self.policy_document.statement.iter().all(|s| s.effect == "Allow")
     }
@@ -140,10 +163,12 @@ pub enum Denial {
     Malformed,
     /// No such token.
     Unknown,
+    /// The token was revoked.
     Revoked,
 }
 
 impl Denial {
+    /// The `reason` logged.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::NoToken => "no_token",
@@ -158,7 +183,9 @@ impl Denial {
 /// What became of one connection attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
+    /// Let it in, with this grant.
     Allow(Grant),
+    /// Refuse it (403), for this reason.
     Deny(Denial),
 }
 
@@ -168,6 +195,7 @@ pub struct Authorizer<A> {
 }
 
 impl<A: AccessStore> Authorizer<A> {
+    /// An authorizer over the access table.
     pub fn new(access: A) -> Self {
         Self { access }
     }

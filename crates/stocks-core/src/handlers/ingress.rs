@@ -11,8 +11,13 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use chrono::{DateTime, NaiveDate, Utc};
 use tracing::{error, info, warn};
 
-use crate::domain::{ClientMessage, Grant, Job, Rejection, STOCKS_ACTION, StockRequest, WindowDays, unrouted};
-use crate::ports::{AccessStore, CallbackUrl, ConnectionError, Connections, JobQueue, RateDecision, error_chain};
+use crate::domain::{
+    ClientMessage, Grant, Job, Rejection, STOCKS_ACTION, StockRequest, TokenHash, TokenId, TokenRecord, WindowDays,
+    unrouted,
+};
+use crate::ports::{
+    AccessError, AccessStore, CallbackUrl, ConnectionError, Connections, JobQueue, RateDecision, error_chain,
+};
 
 use super::{ok_response, request_id};
 
@@ -34,10 +39,13 @@ pub struct Ingress<Q, C, A> {
 /// own "Internal server error" frame and the Lambda error metric counts it.
 #[derive(Debug, thiserror::Error)]
 pub enum IngressError {
+    /// The event names no connection to answer.
     #[error("the event has no requestContext.connectionId")]
     NoConnectionId,
+    /// Nowhere to post the answer.
     #[error("no CALLBACK_URL is configured and the event has no domainName/stage")]
     NoCallback,
+    /// `@connections` failed for another reason than 410.
     #[error("could not post to the client")]
     Post(#[source] ConnectionError),
 }
@@ -57,7 +65,30 @@ pub enum IngressOutcome {
     RateLimited,
 }
 
+/// The access store of an ingress with access control off (`ACCESS_TABLE` unset): there is
+/// none, and no value of this type can exist, so it is never asked.
+#[derive(Debug)]
+pub enum NoAccessControl {}
+
+impl AccessStore for NoAccessControl {
+    async fn token(&self, _: &TokenHash) -> Result<Option<TokenRecord>, AccessError> {
+        match *self {}
+    }
+
+    async fn count_request(&self, _: &TokenId, _: i64, _: u32) -> Result<RateDecision, AccessError> {
+        match *self {}
+    }
+}
+
+impl<Q: JobQueue, C: Connections> Ingress<Q, C, NoAccessControl> {
+    /// An ingress with access control off: anyone connected may ask, as the seed's open API.
+    pub fn open(queue: Q, connections: C, callback: Option<CallbackUrl>, window_days: WindowDays) -> Self {
+        Self::new(queue, connections, None, callback, window_days)
+    }
+}
+
 impl<Q: JobQueue, C: Connections, A: AccessStore> Ingress<Q, C, A> {
+    /// An ingress; `access` is the access table when access control is on, `None` when off.
     pub fn new(
         queue: Q,
         connections: C,

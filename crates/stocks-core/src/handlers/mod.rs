@@ -15,7 +15,7 @@ pub mod worker;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 
 pub use authorize::{Authorizer, AuthorizerResponse, ConnectAuthorizerRequest, Decision, Denial};
-pub use ingress::{Ingress, IngressError, IngressOutcome};
+pub use ingress::{Ingress, IngressError, IngressOutcome, NoAccessControl};
 pub use lifecycle::{connect, disconnect};
 pub use worker::{Outcome, Worker, WorkerSettings};
 

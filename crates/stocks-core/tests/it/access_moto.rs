@@ -1,28 +1,31 @@
 //! `DynamoAccessStore` against moto, a real DynamoDB wire implementation: tokens created,
-//! listed and revoked; the conditional counter reaching its limit; a missing table in words.
+//! listed and revoked; a name held by one live token even when created at once; tokens of the
+//! previous build (no `name#` item); the conditional counter reaching its limit; a missing
+//! table in words.
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use stocks_core::adapters::DynamoAccessStore;
-use stocks_core::adapters::access::TokenAdminError;
-use stocks_core::domain::TokenId;
-use stocks_core::ports::{AccessError, AccessStore, RateDecision};
+use stocks_core::domain::{NewToken, TokenId, TokenRuleError};
+use stocks_core::ports::{AccessError, AccessStore, RateDecision, TokenAdmin, TokenAdminError};
 use stocks_testkit::MotoServer;
 
 async fn store(moto: &MotoServer) -> DynamoAccessStore {
     DynamoAccessStore::new(moto.access_table("stocks-access").await, "stocks-access")
 }
 
+fn named(name: &str, rate: u32) -> NewToken {
+    NewToken::new(name, rate).unwrap()
+}
+
 #[tokio::test]
 async fn a_created_token_is_found_by_its_hash_and_listed_without_it() {
     let moto = MotoServer::start();
     let store = store(&moto).await;
-    let (token, record) = store.create("ci", 60).await.unwrap();
+    let (token, record) = store.create(&named("ci", 60)).await.unwrap();
     assert_eq!(record.token_id, token.hash().token_id());
     assert_eq!(store.token(&token.hash()).await.unwrap(), Some(record.clone()));
     assert_eq!(
-        store
-            .token(&stocks_core::adapters::access::new_token().hash())
-            .await
-            .unwrap(),
+        store.token(&stocks_testkit::unknown_token().hash()).await.unwrap(),
         None
     );
 
@@ -49,10 +52,10 @@ async fn names_are_unique_among_live_tokens_and_revocation_is_by_name() {
     let moto = MotoServer::start();
     let store = store(&moto).await;
     // Another live token, created first: revoking "ci" must not touch it.
-    let (other, _) = store.create("other", 60).await.unwrap();
-    let (token, _) = store.create("ci", 60).await.unwrap();
+    let (other, _) = store.create(&named("other", 60)).await.unwrap();
+    let (token, _) = store.create(&named("ci", 60)).await.unwrap();
     assert!(matches!(
-        store.create("ci", 60).await,
+        store.create(&named("ci", 60)).await,
         Err(TokenAdminError::NameTaken(_))
     ));
     assert!(
@@ -70,11 +73,65 @@ async fn names_are_unique_among_live_tokens_and_revocation_is_by_name() {
         "a revoked token is still known, and refused"
     );
     assert!(matches!(store.revoke("ci").await, Err(TokenAdminError::NoSuchToken(_))));
-    assert!(store.create("ci", 30).await.is_ok(), "the name is free again");
+    assert!(store.create(&named("ci", 30)).await.is_ok(), "the name is free again");
+    assert!(matches!(NewToken::new("a b", 30), Err(TokenRuleError::InvalidName(_))));
+}
+
+#[tokio::test]
+async fn two_operators_creating_one_name_at_once_leave_one_live_token() {
+    let moto = MotoServer::start();
+    let store = store(&moto).await;
+    let creates: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create(&named("ci", 60)).await })
+        })
+        .collect();
+    let mut created = 0;
+    for create in creates {
+        match create.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(TokenAdminError::NameTaken(name)) => assert_eq!(name, "ci"),
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(created, 1, "DynamoDB itself refused all but one");
+    let live: Vec<_> = store
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.revoked_at.is_none())
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    store.revoke("ci").await.unwrap();
+    assert!(store.list().await.unwrap().iter().all(|t| t.revoked_at.is_some()));
+}
+
+#[tokio::test]
+async fn a_token_from_before_name_items_still_owns_its_name_until_revoked() {
+    let moto = MotoServer::start();
+    let store = store(&moto).await;
+    // What the previous build wrote: the token item alone.
+    let old = stocks_testkit::unknown_token();
+    moto.dynamodb_client()
+        .put_item()
+        .table_name("stocks-access")
+        .item("pk", AttributeValue::S(format!("token#{}", old.hash().to_hex())))
+        .item("name", AttributeValue::S("ci".into()))
+        .item("createdAt", AttributeValue::S("2026-11-24T10:00:00.000Z".into()))
+        .item("ratePerMinute", AttributeValue::N("60".into()))
+        .send()
+        .await
+        .unwrap();
     assert!(matches!(
-        store.create("a b", 30).await,
-        Err(TokenAdminError::InvalidName(_))
+        store.create(&named("ci", 60)).await,
+        Err(TokenAdminError::NameTaken(_))
     ));
+    let revoked = store.revoke("ci").await.unwrap();
+    assert_eq!(revoked.token_id, old.hash().token_id());
+    assert!(store.token(&old.hash()).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(store.create(&named("ci", 60)).await.is_ok(), "the name is free again");
 }
 
 #[tokio::test]
@@ -102,10 +159,7 @@ async fn the_counter_stops_at_the_limit_with_a_conditional_write() {
         .dynamodb_client()
         .get_item()
         .table_name("stocks-access")
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("rate#{id}#{minute}")),
-        )
+        .key("pk", AttributeValue::S(format!("rate#{id}#{minute}")))
         .send()
         .await
         .unwrap()
@@ -128,12 +182,10 @@ async fn the_counter_stops_at_the_limit_with_a_conditional_write() {
 async fn a_missing_table_is_said_in_words() {
     let moto = MotoServer::start();
     let store = DynamoAccessStore::new(moto.dynamodb_client(), "nope");
-    let err = store
-        .token(&stocks_core::adapters::access::new_token().hash())
-        .await
-        .unwrap_err();
+    let err = store.token(&stocks_testkit::unknown_token().hash()).await.unwrap_err();
     assert!(matches!(err, AccessError::NoSuchTable { .. }), "{err:?}");
     assert_eq!(err.to_string(), "no such table: nope");
     let err = store.list().await.unwrap_err();
     assert_eq!(err.to_string(), "no such table: nope");
+    assert!(matches!(err, TokenAdminError::Access(AccessError::NoSuchTable { .. })));
 }

@@ -5,7 +5,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
 use chrono::DateTime;
 use serde_json::{Value, json};
-use stocks_core::adapters::{ApiGatewayConnections, SqsQueue, ssm};
+use stocks_core::adapters::{ApiGatewayConnections, SqsQueue, read_api_key};
 use stocks_core::domain::{ClientMessage, DeadLetter, FailureReason, Job, Ticker};
 use stocks_core::ports::{CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, QueueError};
 use stocks_testkit::job_body;
@@ -324,9 +324,12 @@ async fn the_key_is_read_decrypted_from_parameter_store() {
         .expect(1)
         .mount(&aws)
         .await;
-    let key = ssm::read_api_key_with(&sdk_config(&aws.uri()), "/stocks/polygon-api-key")
-        .await
-        .unwrap();
+    let key = read_api_key(
+        &aws_sdk_ssm::Client::new(&sdk_config(&aws.uri())),
+        "/stocks/polygon-api-key",
+    )
+    .await
+    .unwrap();
     assert_eq!(format!("{key:?}"), "ApiKey(<redacted>)");
     let sent = body_json(&aws.received_requests().await.unwrap()[0]);
     assert_eq!(sent, json!({"Name": "/stocks/polygon-api-key", "WithDecryption": true}));
@@ -343,7 +346,7 @@ async fn a_missing_parameter_is_a_clear_error() {
         )
         .mount(&aws)
         .await;
-    let err = ssm::read_api_key_with(&sdk_config(&aws.uri()), "/stocks/missing")
+    let err = read_api_key(&aws_sdk_ssm::Client::new(&sdk_config(&aws.uri())), "/stocks/missing")
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), "could not read SSM parameter \"/stocks/missing\"");
@@ -355,7 +358,7 @@ async fn a_missing_parameter_is_a_clear_error() {
 fn with_timeouts(endpoint: &str) -> SdkConfig {
     sdk_config(endpoint)
         .into_builder()
-        .timeout_config(stocks_core::adapters::aws::timeouts())
+        .timeout_config(stocks_core::adapters::aws_timeouts())
         .build()
 }
 
@@ -379,10 +382,9 @@ async fn a_stalled_sqs_ends_in_queue_unavailable_not_a_hung_ingress() {
     use stocks_core::handlers::{Ingress, IngressOutcome};
     let aws = stalled().await;
     let connections = std::sync::Arc::new(stocks_testkit::FakeConnections::default());
-    let ingress = Ingress::new(
+    let ingress = Ingress::open(
         SqsQueue::from_sdk(&with_timeouts(&aws.uri()), QUEUE_URL),
         connections.clone(),
-        None::<stocks_testkit::FakeAccess>,
         Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
         WindowDays::DEFAULT,
     );

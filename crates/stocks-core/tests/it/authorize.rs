@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use stocks_core::adapters::access::new_token;
 use stocks_core::domain::{ErrorCode, Grant, Token, TokenId, TokenRecord};
 use stocks_core::handlers::{Authorizer, Decision, Denial, IngressOutcome};
 use stocks_testkit::{FakeAccess, authorizer_request, hostile_tokens, websocket_message};
@@ -13,7 +12,7 @@ use stocks_testkit::{FakeAccess, authorizer_request, hostile_tokens, websocket_m
 /// A table with one live token ("ci", 2 a minute) and one revoked ("old").
 fn table() -> (Arc<FakeAccess>, Token, Token) {
     let access = Arc::new(FakeAccess::default());
-    let (live, revoked) = (new_token(), new_token());
+    let (live, revoked) = (stocks_testkit::unknown_token(), stocks_testkit::unknown_token());
     for (token, name, revoked_at) in [(&live, "ci", None), (&revoked, "old", Some(Utc::now()))] {
         access.insert(
             token.hash(),
@@ -95,7 +94,7 @@ async fn malformed_and_doubled_tokens_are_refused_without_a_lookup() {
         );
     }
     assert_eq!(access.calls(), 0, "the table is not asked about what cannot be a token");
-    let unknown = new_token();
+    let unknown = stocks_testkit::unknown_token();
     assert_eq!(
         authorizer.decide(&authorizer_request(&query(&unknown))).await.unwrap(),
         Decision::Deny(Denial::Unknown)

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use stocks_core::domain::{ErrorCode, WindowDays};
+use base64::Engine;
+use stocks_core::domain::{ErrorCode, Rejection, WindowDays};
 use stocks_core::handlers::{self, Ingress, IngressError, IngressOutcome};
 use stocks_core::ports::CallbackUrl;
 use stocks_testkit::{FakeAccess, FakeConnections, FakeQueue, Journal, fixture, websocket_message};
@@ -34,7 +35,7 @@ struct Harness {
     queue: Arc<FakeQueue>,
     connections: Arc<FakeConnections>,
     journal: Journal,
-    ingress: Ingress<Arc<FakeQueue>, Arc<FakeConnections>, stocks_testkit::FakeAccess>,
+    ingress: Ingress<Arc<FakeQueue>, Arc<FakeConnections>, stocks_core::handlers::NoAccessControl>,
 }
 
 fn harness_with(queue_failing: bool, connections_failing: bool, callback: Option<&str>) -> Harness {
@@ -47,10 +48,9 @@ fn harness_with(queue_failing: bool, connections_failing: bool, callback: Option
     } else {
         connections
     });
-    let ingress = Ingress::new(
+    let ingress = Ingress::open(
         queue.clone(),
         connections.clone(),
-        None::<stocks_testkit::FakeAccess>,
         callback.map(|u| CallbackUrl::parse(u).unwrap()),
         WindowDays::DEFAULT,
     );
@@ -99,13 +99,13 @@ async fn seed_request_acks_first_then_queues_the_job() {
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
     assert_eq!(
-        (job.v, job.request_id.as_str(), job.connection_id.as_str()),
-        (1, REQUEST_ID, CONN)
+        (job.request_id.as_str(), job.connection_id.as_str()),
+        (REQUEST_ID, CONN)
     );
     assert_eq!(job.ticker.as_str(), "MSFT");
     // requestTimeEpoch is 2026-11-24T10:00Z: thirty days ending yesterday.
     assert_eq!(
-        (job.from.to_string(), job.to.to_string()),
+        (job.window.from().to_string(), job.window.to().to_string()),
         ("2026-10-25".into(), "2026-11-23".into())
     );
     assert!(job.disconnect);
@@ -124,7 +124,7 @@ async fn request_fields_reach_the_job() {
     let job = &h.queue.jobs()[0];
     assert_eq!(job.ticker.as_str(), "BRK.B");
     assert_eq!(
-        (job.from.to_string(), job.to.to_string()),
+        (job.window.from().to_string(), job.window.to().to_string()),
         ("2026-01-02".into(), "2026-06-30".into())
     );
     assert!(!job.disconnect);
@@ -208,12 +208,28 @@ async fn oversized_and_binary_frames_are_bad_requests() {
     );
     assert_eq!(send(&h, "stocksaction", &big).await, IngressOutcome::Rejected);
 
-    let mut binary = websocket_message("stocksaction", "eyJ0aWNrZXIiOiJNU0ZUIn0=");
+    // A binary frame carrying a perfectly good request: refused for being binary, which only
+    // its sentence tells apart from a body that is not JSON (both are BAD_REQUEST).
+    let good = base64::engine::general_purpose::STANDARD.encode(r#"{"action":"stocksaction","ticker":"MSFT"}"#);
+    let mut binary = websocket_message("stocksaction", &good);
     binary.is_base64_encoded = true;
     assert_eq!(h.ingress.process(&binary).await.unwrap(), IngressOutcome::Rejected);
 
-    let codes: Vec<_> = h.connections.all_messages().iter().map(|m| m.error).collect();
-    assert_eq!(codes, [Some(ErrorCode::BadRequest), Some(ErrorCode::BadRequest)]);
+    let answers: Vec<_> = h
+        .connections
+        .all_messages()
+        .into_iter()
+        .map(|m| (m.error, m.message))
+        .collect();
+    assert_eq!(answers[0].0, Some(ErrorCode::BadRequest));
+    assert_eq!(
+        answers[1],
+        (
+            Some(ErrorCode::BadRequest),
+            Rejection::binary_frame().message.to_owned()
+        ),
+        "the binary frame's own refusal"
+    );
     assert!(h.queue.jobs().is_empty());
 }
 

@@ -266,9 +266,10 @@ async fn a_job_older_than_max_job_age_is_dead_lettered_quota_exhausted() {
     answer(&h.polygon, "MSFT", too_many(Some(30))).await;
     let old = job("MSFT", "c1", true, TimeDelta::seconds(3601));
     let outcome = h.worker.process(&sqs_record("m1", &old, 4)).await;
-    assert_eq!(outcome, Outcome::DeadLettered(FailureReason::QuotaExhausted));
+    assert_eq!(outcome, Outcome::DeadLettered);
     let letters = h.dead_letters.letters();
     assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].reason, FailureReason::QuotaExhausted);
     assert_eq!(letters[0].body, old, "the job as it was");
     assert!(letters[0].detail.contains("market quota"), "{}", letters[0].detail);
     let told = h.connections.messages_to("c1");

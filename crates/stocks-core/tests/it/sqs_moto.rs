@@ -27,11 +27,10 @@ async fn queues(moto: &MotoServer, name: &str, max_receive: u32) -> (SqsQueue, S
 fn ingress(
     queue: &SqsQueue,
     connections: Arc<FakeConnections>,
-) -> Ingress<SqsQueue, Arc<FakeConnections>, stocks_testkit::FakeAccess> {
-    Ingress::new(
+) -> Ingress<SqsQueue, Arc<FakeConnections>, stocks_core::handlers::NoAccessControl> {
+    Ingress::open(
         queue.clone(),
         connections,
-        None::<stocks_testkit::FakeAccess>,
         Some(CallbackUrl::parse("https://x.example/prod").unwrap()),
         WindowDays::DEFAULT,
     )
@@ -126,7 +125,7 @@ async fn the_worker_dead_letters_on_the_last_attempt_with_failure_attributes() {
     assert_eq!(second[0].attributes["ApproximateReceiveCount"], "2");
     assert!(matches!(
         worker.process_batch(&second).await[..],
-        [Outcome::DeadLettered(_)]
+        [Outcome::DeadLettered]
     ));
     jobs.delete(second[0].receipt_handle.as_deref().unwrap()).await.unwrap();
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use stocks_core::ports::{CONNECTION_IDLE_TIMEOUT, CONNECTION_MAX_LIFETIME, MAX_FRAME_BYTES, MAX_MESSAGE_BYTES};
 use tokio::time::Instant;
 
 /// API Gateway's WebSocket quotas, and this emulator's knobs for them.
@@ -18,12 +19,13 @@ pub struct Limits {
 }
 
 impl Default for Limits {
+    /// API Gateway's own.
     fn default() -> Self {
         Self {
-            max_frame: 32 * 1024,
-            max_message: 128 * 1024,
-            idle_timeout: Duration::from_secs(10 * 60),
-            max_lifetime: Duration::from_secs(2 * 60 * 60),
+            max_frame: MAX_FRAME_BYTES,
+            max_message: MAX_MESSAGE_BYTES,
+            idle_timeout: CONNECTION_IDLE_TIMEOUT,
+            max_lifetime: CONNECTION_MAX_LIFETIME,
         }
     }
 }

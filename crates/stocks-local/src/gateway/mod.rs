@@ -28,12 +28,10 @@ use stocks_core::domain::STOCKS_ACTION;
 use stocks_core::handlers::{Authorizer, Ingress};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
 
 use crate::access::MemoryAccessStore;
-use crate::market::MarketState;
 use crate::queue::LocalQueue;
-use journal::{Counters, Journal, Stats};
+use journal::{Counters, Journal};
 use limits::Limits;
 
 /// The ingress as the local stack runs it: the real handler over the local queue, the local
@@ -94,50 +92,51 @@ pub struct OpenConnection {
 
 /// What a [`Gateway`] is built from.
 pub struct Wiring {
+    /// The stage: the WebSocket URL's path.
     pub stage: String,
     /// `HOST:PORT`, reported as the events' `domainName`.
     pub domain: String,
+    /// API Gateway's quotas and lifetimes.
     pub limits: Limits,
+    /// The real ingress handler, over the local queue and `@connections`.
     pub ingress: LocalIngress,
-    /// `--auth tokens`: the access table the authorizer reads; `None` lets anyone in.
-    pub auth: Option<Arc<MemoryAccessStore>>,
-    pub queue: Arc<LocalQueue>,
-    pub market: Arc<MarketState>,
+    /// `--auth tokens`: the access table the `$connect` authorizer reads; `None` lets anyone in.
+    pub access: Option<Arc<MemoryAccessStore>>,
     /// Cancelled when the stack stops: every connection closes with 1001.
     pub shutdown: CancellationToken,
 }
 
-/// Everything the emulator's routes share.
+/// API Gateway's side of the local stack: the open connections and what happens on them.
+/// The queue, the market and the token store are not its business (see [`crate::admin`]).
 pub struct Gateway {
+    /// The stage: the WebSocket URL's path.
     pub stage: String,
     /// `HOST:PORT`, reported as the events' `domainName`.
     pub domain: String,
+    /// API Gateway's quotas and lifetimes.
     pub limits: Limits,
+    /// Every `stocksaction` and `$default` frame goes to it.
     pub ingress: LocalIngress,
-    /// `--auth tokens`: the real `$connect` authorizer over the access table.
+    /// `--auth tokens`: the real `$connect` authorizer; `None` lets anyone in.
     pub authorizer: Option<Authorizer<Arc<MemoryAccessStore>>>,
-    /// The access table, for `/_local/tokens`.
-    pub access: Arc<MemoryAccessStore>,
-    pub queue: Arc<LocalQueue>,
-    /// The demo market's counters, for the stats.
-    pub market: Arc<MarketState>,
+    /// What the gateway delivered, counted.
     pub counters: Counters,
+    /// What became of each request, and why connections ended.
     pub journal: Journal,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
+    /// Cancelled when the stack stops.
     pub shutdown: CancellationToken,
 }
 
 impl Gateway {
+    /// A gateway with no connections yet.
     pub fn new(wiring: Wiring) -> Self {
         Self {
             stage: wiring.stage,
             domain: wiring.domain,
             limits: wiring.limits,
             ingress: wiring.ingress,
-            authorizer: wiring.auth.clone().map(Authorizer::new),
-            access: wiring.auth.unwrap_or_default(),
-            queue: wiring.queue,
-            market: wiring.market,
+            authorizer: wiring.access.map(Authorizer::new),
             counters: Counters::default(),
             journal: Journal::default(),
             connections: Mutex::new(HashMap::new()),
@@ -153,6 +152,11 @@ impl Gateway {
         self.connections().get(id).cloned()
     }
 
+    /// How many connections are open now.
+    pub fn open_count(&self) -> usize {
+        self.connections().len()
+    }
+
     /// The open connections, oldest first.
     pub fn open_connections(&self) -> Vec<OpenConnection> {
         let mut open: Vec<_> = self
@@ -166,28 +170,6 @@ impl Gateway {
             .collect();
         open.sort_by(|a, b| (a.connected_at, &a.connection_id).cmp(&(b.connected_at, &b.connection_id)));
         open
-    }
-
-    pub async fn stats(&self) -> Stats {
-        let dlq = match self.queue.dlq_len().await {
-            Ok(n) => n,
-            Err(err) => {
-                warn!(error = %stocks_core::ports::error_chain(&err), "could not count the DLQ");
-                0
-            }
-        };
-        Stats {
-            connections: self.connections().len() as u64,
-            accepted: Counters::read(&self.counters.accepted),
-            reported: Counters::read(&self.counters.reported),
-            errors: Counters::read(&self.counters.errors),
-            gone: Counters::read(&self.counters.gone),
-            refused: Counters::read(&self.counters.refused),
-            dlq,
-            market_requests: Counters::read(&self.market.requests),
-            market_throttled: Counters::read(&self.market.throttled),
-            deferred: self.queue.deferred(),
-        }
     }
 
     /// An event the way API Gateway fills it for this connection.

@@ -36,7 +36,7 @@ async fn no_token_is_401_and_an_unknown_one_403_and_no_connection_opens() {
     let stack = stack().await;
     assert_eq!(connect(&stack, "").await.err(), Some(401));
     assert_eq!(connect(&stack, "token=").await.err(), Some(401));
-    let stranger = stocks_core::adapters::access::new_token();
+    let stranger = stocks_testkit::unknown_token();
     assert_eq!(
         connect(&stack, &format!("token={}", stranger.reveal())).await.err(),
         Some(403)

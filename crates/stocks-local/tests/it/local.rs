@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use stocks_core::domain::{ErrorCode, Report, parse_date};
+use stocks_core::domain::{ErrorCode, Rejection, Report, parse_date};
 use stocks_local::market::{UNIVERSE, daily_bars};
 use stocks_local::{Disconnect, Limits, LocalConfig, MarketMode};
 use stocks_testkit::Stack;
@@ -122,12 +122,19 @@ async fn every_client_error_code_and_the_connection_stays_open() {
 async fn a_binary_frame_is_a_bad_request() {
     let stack = Stack::start(config()).await;
     let mut ws = stack.connect().await;
+    // A good request, sent as binary: refused for being binary (its sentence says so; a body
+    // that is not JSON gets the same code with another sentence), and nothing is queued.
     ws_send(
         &mut ws,
         Message::binary(br#"{"action":"stocksaction","ticker":"MSFT"}"#.to_vec()),
     )
     .await;
-    assert_eq!(next_message(&mut ws).await.error, Some(ErrorCode::BadRequest));
+    let refusal = next_message(&mut ws).await;
+    assert_eq!(
+        (refusal.error, refusal.message.as_str()),
+        (Some(ErrorCode::BadRequest), Rejection::binary_frame().message)
+    );
+    assert_eq!(stack.stats().await.accepted, 0);
 }
 
 #[tokio::test]

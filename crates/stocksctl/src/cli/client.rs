@@ -1,7 +1,5 @@
 //! The clients: `stocksctl get` and `stocksctl smoke`.
 
-use std::time::Duration;
-
 use clap::Args;
 
 /// Ask for one report and print it.
@@ -49,8 +47,8 @@ pub struct GetArgs {
 
     /// How often to ping while waiting, so the connection is never idle long enough to be
     /// dropped (API Gateway: 10 minutes), e.g. 60s or 500ms.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub ping_every: Duration,
+    #[arg(long, default_value_t = humantime::Duration::from(crate::get::PING_EVERY))]
+    pub ping_every: humantime::Duration,
 }
 
 /// After a deploy: one real request through the API — the 202, the report, the server's close.

@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 
 use clap::{Args, ValueEnum};
-use stocks_core::adapters::polygon::DEFAULT_BASE_URL;
+use stocks_core::adapters::POLYGON_BASE_URL as DEFAULT_BASE_URL;
+use stocks_core::adapters::{CacheSettings, QuotaSettings};
 use stocks_core::domain::WindowDays;
+use stocks_core::handlers::WorkerSettings;
 use stocks_local::{LocalConfig, PerPeriod};
 
 /// The local stack's defaults: shown by `--help` and used when a flag is not given.
@@ -67,7 +69,7 @@ pub struct LocalArgs {
     pub visibility_timeout: u64,
 
     /// Deliveries before a job is dead-lettered (the redrive policy's maxReceiveCount).
-    #[arg(long, default_value_t = defaults().max_receive_count, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = defaults().max_receive_count, value_parser = clap::value_parser!(u32).range(signed(WorkerSettings::MAX_RECEIVE_COUNT)))]
     pub max_receive_count: u32,
 
     /// Records per worker invocation (1-10, as SQS allows).
@@ -104,8 +106,8 @@ pub struct LocalArgs {
 
     /// Market answers the worker keeps until the next market close, as deployed
     /// (MARKET_CACHE_ENTRIES); 0 sends every request to the market.
-    #[arg(long, default_value_t = defaults().cache.entries)]
-    pub market_cache_entries: usize,
+    #[arg(long, default_value_t = defaults().cache.entries as u64, value_parser = clap::value_parser!(u64).range(wide(CacheSettings::ENTRIES)))]
+    pub market_cache_entries: u64,
 
     /// The demo market's plan: at most N requests per fixed window of PERIOD, then 429 with
     /// Retry-After as Polygon answers (e.g. 5/min, the free plan; 5/2s to see it quickly).
@@ -118,12 +120,12 @@ pub struct LocalArgs {
     pub polygon_rate: Option<PerPeriod>,
 
     /// Seconds the worker waits after a 429 without Retry-After (QUOTA_DEFER_SECS).
-    #[arg(long, value_name = "SECS", default_value_t = defaults().quota.defer_without_retry_after.as_secs())]
+    #[arg(long, value_name = "SECS", default_value_t = defaults().quota.defer_without_retry_after.as_secs(), value_parser = clap::value_parser!(u64).range(QuotaSettings::DEFER_SECS))]
     pub quota_defer: u64,
 
     /// Seconds a job may wait for market quota, from the client's request, before it is
     /// dead-lettered (MAX_JOB_AGE_SECS).
-    #[arg(long, value_name = "SECS", default_value_t = defaults().max_job_age.as_secs())]
+    #[arg(long, value_name = "SECS", default_value_t = defaults().max_job_age.as_secs(), value_parser = clap::value_parser!(u64).range(WorkerSettings::MAX_JOB_AGE_SECS))]
     pub max_job_age: u64,
 
     /// Who may connect: `none` (anyone), or `tokens` — `$connect` needs `?token=` (401 without
@@ -149,6 +151,18 @@ pub enum Market {
 pub enum Queue {
     Memory,
     Sqs,
+}
+
+/// A count's bounds as clap's `u64` parser takes them: the same constants the Lambdas'
+/// configuration checks.
+fn wide(bounds: std::ops::RangeInclusive<usize>) -> std::ops::RangeInclusive<u64> {
+    let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    wide(*bounds.start())..=wide(*bounds.end())
+}
+
+/// A count's bounds as clap's `u32` parser takes them.
+fn signed(bounds: std::ops::RangeInclusive<u32>) -> std::ops::RangeInclusive<i64> {
+    i64::from(*bounds.start())..=i64::from(*bounds.end())
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -1,17 +1,15 @@
 //! The command line: clap types only, where every doc comment is the `--help` text. Each
 //! command's module turns its arguments into work; nothing here runs anything. One file per
 //! group of commands: the local stack, the clients (`get`, `smoke`), the operators' commands
-//! (`dlq`, `tokens`), `preflight`, `bench`.
+//! (`dlq`, `tokens`), `preflight`.
 
 use clap::{Args, Parser, Subcommand};
 
-mod bench;
 mod client;
 mod local;
 mod operate;
 mod preflight;
 
-pub use bench::BenchArgs;
 pub use client::{GetArgs, SmokeArgs};
 pub use local::{Auth, LocalArgs, Market, Queue};
 pub use operate::{DlqArgs, DlqCommand, TokensArgs, TokensCommand};
@@ -38,7 +36,6 @@ pub enum Command {
     Tokens(TokensArgs),
     Preflight(PreflightArgs),
     Smoke(SmokeArgs),
-    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]

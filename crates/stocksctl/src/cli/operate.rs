@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use stocks_core::domain::Ticker;
+use stocks_core::domain::{DEFAULT_RATE_PER_MINUTE, Ticker};
 
 use super::AwsArgs;
 
@@ -117,15 +117,25 @@ pub enum DlqCommand {
 /// Give people access to the API: create, list and revoke tokens.
 ///
 /// A token is shown once, when created, alone on stdout (so `TOKEN=$(stocksctl tokens create
-/// --name ci)` works); only its hash is stored. `list` never shows a token or a hash. Against
-/// the deployed access table (`--table`, default: `terraform output access_table_name`) with the
-/// normal AWS credential chain, or against a local stack (`--local http://127.0.0.1:8080`).
-/// Exit status: 0 done, 2 it could not be done (each reason said in words).
+/// --name ci)` works); only its hash is stored. `list` never shows a token or a hash. A name
+/// belongs to one live token: revoke it to reuse the name. Against the deployed access table
+/// (`--table`, default: the stack's `access_table_name` output) with the normal AWS credential
+/// chain, or against a local stack (`--local http://127.0.0.1:8080`). Exit status: 0 done, 2
+/// it could not be done (each reason said in words).
 #[derive(Debug, Args)]
 pub struct TokensArgs {
-    /// DynamoDB access table (default: `terraform -chdir=terraform output -raw access_table_name`).
+    /// DynamoDB access table (default: `terraform -chdir=TERRAFORM_DIR output -raw
+    /// access_table_name`).
     #[arg(long, global = true, env = "STOCKS_ACCESS_TABLE", conflicts_with = "local")]
     pub table: Option<String>,
+
+    /// The Terraform that deployed the stack, to read the table's name from its outputs.
+    #[arg(long, global = true, env = "TERRAFORM", default_value = "terraform")]
+    pub terraform: String,
+
+    /// The stack's Terraform directory (the repository's `terraform/`).
+    #[arg(long, global = true, env = "STOCKS_TERRAFORM_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../terraform"))]
+    pub terraform_dir: std::path::PathBuf,
 
     /// A local stack running with `--auth tokens`, e.g. http://127.0.0.1:8080.
     #[arg(long, global = true, value_name = "URL")]
@@ -147,7 +157,7 @@ pub enum TokensCommand {
         name: String,
 
         /// `stocksaction` requests a minute it may send.
-        #[arg(long, default_value_t = 60)]
+        #[arg(long, default_value_t = DEFAULT_RATE_PER_MINUTE)]
         rate: u32,
     },
 

@@ -17,8 +17,8 @@ pub mod render;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use stocks_core::adapters::sqs::{move_tasks, start_move_task};
 use stocks_core::adapters::{SqsQueue, sdk_config};
+use stocks_core::adapters::{move_tasks, start_move_task};
 
 use crate::cli::{DlqArgs, DlqCommand};
 use ops::ReplayOptions;

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use stocks_core::domain::{Job, Ticker, attribute};
 
-/// API Gateway closes every WebSocket connection after 2 hours: a job older than that has no
-/// client to answer.
-pub const STALE_AFTER: Duration = Duration::from_secs(2 * 60 * 60);
+/// API Gateway closes every WebSocket connection this long after it opened: a job older than
+/// that has no client to answer.
+pub const STALE_AFTER: Duration = stocks_core::ports::CONNECTION_MAX_LIFETIME;
 
 /// One message of the DLQ, as received, and the job in it when there is one.
 #[derive(Clone, Debug)]
@@ -136,7 +136,6 @@ impl Selection {
 #[cfg(test)]
 pub(crate) mod tests {
     use chrono::TimeDelta;
-    use stocks_core::adapters::sqs::message_attribute;
 
     use super::*;
 
@@ -171,9 +170,12 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn with_reason(mut m: DeadMessage, reason: &str) -> DeadMessage {
+        let mut value = aws_lambda_events::sqs::SqsMessageAttribute::default();
+        value.data_type = Some("String".into());
+        value.string_value = Some(reason.into());
         m.message
             .message_attributes
-            .insert(attribute::FAILURE_REASON.into(), message_attribute("String", reason));
+            .insert(attribute::FAILURE_REASON.into(), value);
         m
     }
 

@@ -1,6 +1,6 @@
 //! What `stocksctl dlq` prints: tables for people, JSON for scripts.
 
-use stocks_core::adapters::sqs::{MoveTask, Walk};
+use stocks_core::adapters::{MoveTask, Walk};
 use stocks_core::domain::attribute;
 
 use super::ops::{Outcome, Summary};
@@ -21,7 +21,7 @@ pub fn render_list(messages: &[DeadMessage]) -> String {
         let (ticker, window, connection, enqueued) = match &m.job {
             Some(j) => (
                 j.ticker.to_string(),
-                format!("{}..{}", j.from, j.to),
+                j.window.to_string(),
                 j.connection_id.clone(),
                 j.enqueued_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             ),

@@ -31,6 +31,11 @@ pub enum Output {
     Quiet,
 }
 
+/// How often a waiting client pings: well inside API Gateway's idle timeout
+/// ([`stocks_core::ports::CONNECTION_IDLE_TIMEOUT`]), so a long wait for market quota never
+/// loses the connection.
+pub const PING_EVERY: Duration = Duration::from_secs(60);
+
 /// What `get` was asked to do.
 #[derive(Clone, Debug)]
 pub struct GetRequest {
@@ -84,7 +89,7 @@ impl GetRequest {
             output: if args.json { Output::Json } else { Output::Table },
             series: args.series,
             timeout: Duration::from_secs(args.timeout),
-            ping_every: args.ping_every.max(Duration::from_millis(10)),
+            ping_every: Duration::from(args.ping_every).max(Duration::from_millis(10)),
         }
     }
 }
@@ -299,7 +304,7 @@ mod tests {
             output: Output::Table,
             series: false,
             timeout: Duration::from_secs(1),
-            ping_every: Duration::from_secs(60),
+            ping_every: PING_EVERY,
         }
     }
 

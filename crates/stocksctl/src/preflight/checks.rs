@@ -103,6 +103,7 @@ pub async fn credentials(aws: &SdkConfig) -> Result<String, Finding> {
 }
 
 /// The SSM parameter holding the Polygon key exists (its metadata only: the value is never read).
+#[expect(clippy::expect_used, reason = "the filter's one required field, its key, is set")]
 pub async fn polygon_key_parameter(aws: &SdkConfig, name: &str) -> Finding {
     let filter = aws_sdk_ssm::types::ParameterStringFilter::builder()
         .key("Name")

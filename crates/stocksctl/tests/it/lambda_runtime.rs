@@ -259,7 +259,12 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
         .unwrap();
     // …and the access table, with one token.
     let access = stocks_core::adapters::DynamoAccessStore::new(moto.access_table(ACCESS_TABLE).await, ACCESS_TABLE);
-    let (token, record) = access.create("ci", 60).await.unwrap();
+    let (token, record) = stocks_core::ports::TokenAdmin::create(
+        &access,
+        &stocks_core::domain::NewToken::new("ci", stocks_core::domain::DEFAULT_RATE_PER_MINUTE).unwrap(),
+    )
+    .await
+    .unwrap();
 
     // The local stack: @connections and the demo market (its own handlers stay idle here).
     let stack = Stack::start(config()).await;
@@ -305,7 +310,7 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
         "{allowed}"
     );
     assert_eq!(allowed["context"]["tokenId"], record.token_id.as_str());
-    let stranger = stocks_core::adapters::access::new_token();
+    let stranger = stocks_testkit::unknown_token();
     authorize["queryStringParameters"] = json!({"token": stranger.reveal()});
     authorize["multiValueQueryStringParameters"] = json!({"token": [stranger.reveal()]});
     let denied = invoke(port, "stocks-authorizer", &authorize, &scratch);

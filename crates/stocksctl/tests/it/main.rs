@@ -10,8 +10,8 @@ mod dlq;
 mod lambda_runtime;
 mod tokens;
 
-/// The Lambda packages `make build` zips, one per function (the list `stocksctl bench` measures).
-pub use stocksctl::bench::lambdas::FUNCTIONS;
+/// The Lambda packages `make build` zips, one per function (the list `make bench` measures).
+pub use stocks_testkit::LAMBDA_PACKAGES as FUNCTIONS;
 
 /// `stocksctl dlq replay --execute` of everything in `dlq_url` back to `jobs_url`.
 pub async fn replay_everything(

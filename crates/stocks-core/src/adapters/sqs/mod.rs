@@ -23,17 +23,14 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName,
 };
 
-use crate::domain::{DeadLetter, Job, attribute};
-use crate::ports::{DeadLetters, JobQueue, QueueError};
+use crate::domain::{DeadLetter, Job};
+use crate::ports::{DeadLetters, JobQueue, MAX_DELAY_SECS, QueueError};
 
 mod move_task;
 mod walk;
 
 pub use move_task::{MoveTask, move_tasks, start_move_task};
 pub use walk::Walk;
-
-/// SQS's longest `DelaySeconds`: 15 minutes.
-pub const MAX_DELAY_SECS: u32 = 900;
 
 /// A queue URL and the client that reaches it.
 #[derive(Clone, Debug)]
@@ -64,6 +61,7 @@ impl QueueDepth {
 }
 
 impl SqsQueue {
+    /// The queue at `url`, reached with `client`.
     pub fn new(client: Client, url: impl Into<String>) -> Self {
         Self {
             client,
@@ -71,10 +69,12 @@ impl SqsQueue {
         }
     }
 
+    /// The queue at `url`, with a client built from `config`.
     pub fn from_sdk(config: &SdkConfig, url: impl Into<String>) -> Self {
         Self::new(Client::new(config), url)
     }
 
+    /// The queue's URL.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -293,32 +293,20 @@ impl DeadLetters for SqsQueue {
 }
 
 /// A string or number message attribute, as SQS and Lambda events carry it.
-pub fn message_attribute(data_type: &str, value: impl Into<String>) -> SqsMessageAttribute {
+fn message_attribute(data_type: &str, value: impl Into<String>) -> SqsMessageAttribute {
     let mut a = SqsMessageAttribute::default();
     a.data_type = Some(data_type.to_owned());
     a.string_value = Some(value.into());
     a
 }
 
-/// A dead letter's failure as SQS message attributes ([`attribute`]): what operators see
-/// beside the body, in SQS and in the local stack's DLQ alike.
-pub fn failure_attributes(letter: &DeadLetter) -> HashMap<String, SqsMessageAttribute> {
-    let failed_at = letter.failed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    HashMap::from([
-        (
-            attribute::FAILURE_REASON.to_owned(),
-            message_attribute("String", letter.reason.as_str()),
-        ),
-        (
-            attribute::FAILURE_DETAIL.to_owned(),
-            message_attribute("String", truncate(&letter.detail, 1024)),
-        ),
-        (attribute::FAILED_AT.to_owned(), message_attribute("String", failed_at)),
-        (
-            attribute::ATTEMPTS.to_owned(),
-            message_attribute("Number", letter.attempts.to_string()),
-        ),
-    ])
+/// A dead letter's failure as SQS message attributes.
+fn failure_attributes(letter: &DeadLetter) -> HashMap<String, SqsMessageAttribute> {
+    letter
+        .attributes()
+        .into_iter()
+        .map(|(name, data_type, value)| (name.to_owned(), message_attribute(data_type, value)))
+        .collect()
 }
 
 /// Sorts an SDK failure into what an operator must fix. The queue (URL or ARN) is named.
@@ -362,17 +350,6 @@ fn base64_data(bytes: Vec<u8>) -> Base64Data {
 
 fn secs(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 fn to_lambda_message(m: Message, region: Option<String>) -> SqsMessage {

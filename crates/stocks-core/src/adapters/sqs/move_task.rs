@@ -54,11 +54,18 @@ pub async fn move_tasks(config: &SdkConfig, source_arn: &str) -> Result<Vec<Move
 /// One move task, as `ListMessageMoveTasks` reports it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct MoveTask {
+    /// `RUNNING`, `COMPLETED`, `CANCELLING`, `CANCELLED` or `FAILED`.
     pub status: String,
+    /// Messages moved so far.
     pub moved: i64,
+    /// Messages to move in all, once SQS knows.
     pub to_move: Option<i64>,
+    /// Where they go; `None`: each back to its source queue.
     pub destination: Option<String>,
+    /// The most moved a second, when set.
     pub rate: Option<i32>,
+    /// When it started.
     pub started_at: Option<DateTime<Utc>>,
+    /// Why it failed, when it did.
     pub failure_reason: Option<String>,
 }

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use crate::adapters::sqs::MAX_DELAY_SECS;
+use crate::ports::MAX_DELAY_SECS;
 
 /// `DelaySeconds` for a job that meets a gate closed for `wait`: whole seconds, rounded up,
-/// plus up to a tenth of that again as jitter (`jitter` in `[0, 1)`), between 1 and 900.
+/// plus up to a tenth of that again as jitter (`jitter` in `[0, 1)`), between 1 and [`MAX_DELAY_SECS`].
 pub fn deferral_delay(wait: Duration, jitter: f64) -> u32 {
     let base = wait.as_secs_f64().ceil().clamp(1.0, f64::from(MAX_DELAY_SECS));
     let spread = (base / 10.0).floor();
@@ -53,8 +53,8 @@ mod tests {
 
     #[test]
     fn never_more_than_sqs_allows() {
-        assert_eq!(deferral_delay(secs(899.5), 0.999), 900);
-        assert_eq!(deferral_delay(secs(3600.0), 0.0), 900);
-        assert_eq!(deferral_delay(Duration::MAX, 0.5), 900);
+        assert_eq!(deferral_delay(secs(899.5), 0.999), MAX_DELAY_SECS);
+        assert_eq!(deferral_delay(secs(3600.0), 0.0), MAX_DELAY_SECS);
+        assert_eq!(deferral_delay(Duration::MAX, 0.5), MAX_DELAY_SECS);
     }
 }

@@ -20,13 +20,11 @@ pub(super) struct Claim(tokio::sync::watch::Sender<Option<bool>>);
 
 impl Deliveries {
     /// How many ids are remembered, and for how long after they finish.
-    const CAPACITY: usize = 10_000;
+    const CAPACITY: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN.saturating_add(9_999);
     const REMEMBER: Duration = Duration::from_secs(15 * 60);
 
     pub(super) fn new() -> Self {
-        Self(std::sync::Mutex::new(lru::LruCache::new(
-            std::num::NonZeroUsize::new(Self::CAPACITY).expect("non-zero"),
-        )))
+        Self(std::sync::Mutex::new(lru::LruCache::new(Self::CAPACITY)))
     }
 
     /// Claims a message id, or says how it was already seen.

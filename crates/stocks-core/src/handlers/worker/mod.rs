@@ -26,6 +26,7 @@
 mod deferral;
 mod deliveries;
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -38,7 +39,8 @@ use deliveries::{Deliveries, Seen};
 
 use crate::domain::{ClientMessage, DeadLetter, FailureReason, Job, Report, SeriesBar};
 use crate::ports::{
-    CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError, error_chain,
+    CONNECTION_MAX_LIFETIME, CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError,
+    error_chain,
 };
 use crate::telemetry;
 
@@ -54,18 +56,24 @@ pub struct WorkerSettings {
     /// request, before it is dead-lettered (`QUOTA_EXHAUSTED`). Inside API Gateway's 2-hour
     /// connection lifetime, so a report can still reach its client.
     pub max_job_age: Duration,
-    /// `QUOTA_DEFER_SECS`: how long to wait when the market gives no time at all.
-    pub quota_defer: Duration,
 }
 
 impl WorkerSettings {
+    /// `MAX_JOB_AGE_SECS` unless set: inside API Gateway's connection lifetime, with time to
+    /// tell the client.
+    pub const DEFAULT_MAX_JOB_AGE: Duration = Duration::from_secs(7000);
+    /// What `MAX_JOB_AGE_SECS` may be, in seconds: a minute at least, and no longer than a
+    /// connection can live ([`CONNECTION_MAX_LIFETIME`]), since waiting longer reaches no one.
+    pub const MAX_JOB_AGE_SECS: RangeInclusive<u64> = 60..=CONNECTION_MAX_LIFETIME.as_secs();
+    /// What `MAX_RECEIVE_COUNT` may be (SQS's redrive `maxReceiveCount` allows 1..=1000).
+    pub const MAX_RECEIVE_COUNT: RangeInclusive<u32> = 1..=1000;
+
     /// The defaults for everything but the endpoint and the redrive count.
     pub fn new(callback: CallbackUrl, max_receive_count: u32) -> Self {
         Self {
             callback,
             max_receive_count,
-            max_job_age: Duration::from_secs(7000),
-            quota_defer: Duration::from_secs(60),
+            max_job_age: Self::DEFAULT_MAX_JOB_AGE,
         }
     }
 }
@@ -83,63 +91,81 @@ pub struct Worker<M, C, Q, D> {
     deliveries: Deliveries,
 }
 
-/// How one record ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// 200 delivered.
-    Reported,
-    /// 404 NO_RESULTS delivered.
-    NoResults,
-    /// The client had left (410 Gone); nothing more to do.
-    ClientGone,
-    /// Parked in the DLQ by the worker; the client (if still there) got UPSTREAM_UNAVAILABLE.
-    DeadLettered(FailureReason),
-    /// Report the record as failed so SQS delivers it again.
-    Retry,
-    /// A second delivery of a message this instance already finished: acknowledged, nothing sent.
-    Duplicate,
-    /// The market's quota was spent: sent back to the jobs queue to wait, and acknowledged.
-    Deferred,
+/// Declares [`Outcome`] from one list: each variant with its name in logs and metrics.
+macro_rules! outcomes {
+    ($($(#[doc = $doc:literal])* $variant:ident => $name:literal,)*) => {
+        /// How one record ended: exactly one per record, logged (`job done`, `outcome`) and
+        /// counted by the outcome metrics.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Outcome {
+            $($(#[doc = $doc])* $variant,)*
+        }
+
+        impl Outcome {
+            /// Every outcome, in declaration order (`outcome as usize` indexes it).
+            pub const ALL: &[Outcome] = &[$(Self::$variant,)*];
+
+            /// The name logs and metrics use.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Reported => "reported",
-            Self::NoResults => "no_results",
-            Self::ClientGone => "client_gone",
-            Self::DeadLettered(_) => "dead_lettered",
-            Self::Retry => "retry",
-            Self::Duplicate => "duplicate",
-            Self::Deferred => "deferred",
-        }
+outcomes! {
+    /// 200 delivered.
+    Reported => "reported",
+    /// 404 NO_RESULTS delivered.
+    NoResults => "no_results",
+    /// The client had left (410 Gone); nothing more to do.
+    ClientGone => "client_gone",
+    /// Parked in the DLQ by the worker (the reason is logged and travels with the job); the
+    /// client, if still there, got UPSTREAM_UNAVAILABLE.
+    DeadLettered => "dead_lettered",
+    /// Report the record as failed so SQS delivers it again.
+    Retry => "retry",
+    /// A second delivery of a message this instance already finished: acknowledged, nothing sent.
+    Duplicate => "duplicate",
+    /// The market's quota was spent: sent back to the jobs queue to wait, and acknowledged.
+    Deferred => "deferred",
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
+}
 
-    /// Every outcome, in the order the batch summary counts them.
-    pub const ALL: [Outcome; 7] = [
-        Self::Reported,
-        Self::NoResults,
-        Self::ClientGone,
-        Self::DeadLettered(FailureReason::UpstreamUnavailable),
-        Self::Retry,
-        Self::Duplicate,
-        Self::Deferred,
-    ];
+/// How many records of a batch ended each way, for the batch's summary line
+/// (`reported=3 deferred=2`; outcomes that did not happen are left out).
+struct Tally([usize; Outcome::ALL.len()]);
 
-    fn index(self) -> usize {
-        match self {
-            Self::Reported => 0,
-            Self::NoResults => 1,
-            Self::ClientGone => 2,
-            Self::DeadLettered(_) => 3,
-            Self::Retry => 4,
-            Self::Duplicate => 5,
-            Self::Deferred => 6,
+impl Tally {
+    fn of(outcomes: &[Outcome]) -> Self {
+        let mut counts = [0; Outcome::ALL.len()];
+        for outcome in outcomes {
+            counts[*outcome as usize] += 1;
         }
+        Self(counts)
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (outcome, count) in Outcome::ALL.iter().zip(self.0).filter(|(_, n)| *n > 0) {
+            write!(f, "{}{outcome}={count}", if first { "" } else { " " })?;
+            first = false;
+        }
+        Ok(())
     }
 }
 
 impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q, D> {
+    /// A worker over these ports.
     pub fn new(market: M, connections: C, jobs: Q, dead_letters: D, settings: WorkerSettings) -> Self {
         Self {
             market,
@@ -154,35 +180,18 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
         }
     }
 
-    /// The market this worker asks (for the local stack's and tests' counters).
-    pub fn market(&self) -> &M {
-        &self.market
-    }
-
     /// The Lambda entry point: only the records to redeliver are reported as failures.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         let outcomes = self.process_batch(&event.records).await;
         let mut response = SqsBatchResponse::default();
-        let mut tally = [0usize; Outcome::ALL.len()];
         for (record, outcome) in event.records.iter().zip(&outcomes) {
-            tally[outcome.index()] += 1;
             if *outcome == Outcome::Retry {
                 // An empty identifier makes Lambda retry the whole batch, the safe reading of
                 // a record that came without an id.
                 response.add_failure(record.message_id.clone().unwrap_or_default());
             }
         }
-        info!(
-            records = event.records.len(),
-            reported = tally[0],
-            no_results = tally[1],
-            gone = tally[2],
-            dead_lettered = tally[3],
-            retry = tally[4],
-            duplicate = tally[5],
-            deferred = tally[6],
-            "batch done"
-        );
+        info!(records = event.records.len(), outcomes = %Tally::of(&outcomes), "batch done");
         response
     }
 
@@ -251,7 +260,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
         span.record("connectionId", job.connection_id.as_str());
         span.record("ticker", job.ticker.as_str());
 
-        let window = job.window();
+        let window = job.window;
         match self.market.daily_bars(&job.ticker, &window).await {
             Ok(bars) => {
                 let message = match Report::from_bars(&bars) {
@@ -291,7 +300,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
 
     /// The market's quota is spent: the job waits in the jobs queue (`DelaySeconds`) and is
     /// acknowledged here — unless it has waited longer than `MAX_JOB_AGE_SECS` already.
-    async fn defer(&self, job: &Job, body: &str, retry_after: Option<Duration>, attempt: u32) -> Outcome {
+    async fn defer(&self, job: &Job, body: &str, retry_after: Duration, attempt: u32) -> Outcome {
         let age = (Utc::now() - job.enqueued_at).to_std().unwrap_or(Duration::ZERO);
         if age > self.settings.max_job_age {
             let detail = format!(
@@ -309,7 +318,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
                 .give_up(Some(job), body, FailureReason::QuotaExhausted, detail, attempt)
                 .await;
         }
-        let delay = deferral_delay(retry_after.unwrap_or(self.settings.quota_defer), fastrand::f64());
+        let delay = deferral_delay(retry_after, fastrand::f64());
         if job.progress {
             let notice = ClientMessage::queued(&job.request_id, &job.ticker, u64::from(delay));
             match self
@@ -405,7 +414,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
             }
         }
         match parked {
-            Ok(()) => Outcome::DeadLettered(reason),
+            Ok(()) => Outcome::DeadLettered,
             Err(_) => Outcome::Retry,
         }
     }

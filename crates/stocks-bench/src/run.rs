@@ -1,17 +1,4 @@
-//! `stocksctl bench`: the service's speed, measured, written to `bench/results.json`.
-//!
-//! - [`e2e`] — send → report through the local stack at several client counts.
-//! - [`handlers`] — the ingress and worker handlers' own cost per request.
-//! - [`lambdas`] — each deployed artefact's zip size, cold-start init time and peak RSS.
-//! - [`quota`] — a burst of distinct tickers on a rate-limited market: wall time, 429s,
-//!   deferrals.
-//!
-//! These are benchmarks, run on demand (`make bench`), never timed assertions in tests.
-
-pub mod e2e;
-pub mod handlers;
-pub mod lambdas;
-pub mod quota;
+//! One bench run: every scenario in turn, behind one progress bar, into [`Results`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +8,11 @@ use serde::Serialize;
 use stocks_core::adapters::CacheSettings;
 
 use stocks_local::{LocalConfig, Running};
+
+use stocks_core::domain::{MAX_RATE_PER_MINUTE, NewToken};
+use stocks_core::ports::TokenAdmin;
+
+use crate::{e2e, handlers, lambdas, quota};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -91,7 +83,7 @@ impl Machine {
 }
 
 impl BenchConfig {
-    pub fn from_args(args: &crate::cli::BenchArgs) -> Self {
+    pub fn from_args(args: &crate::cli::Cli) -> Self {
         Self {
             clients: args.clients.clone(),
             paced: args.paced.filter(|(clients, rate)| *clients > 0 && *rate > 0.0),
@@ -150,11 +142,12 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
     let lambdas = match &config.lambda_dir {
         Some(dir) => {
             progress.set_message("starting moto for the Lambda runs");
-            let moto = stocks_testkit::MotoServer::start();
+            let moto = stocks_testkit::MotoServer::try_start()?;
             let queues = moto.jobs_and_dlq("bench-jobs", None, None).await;
             let access =
                 stocks_core::adapters::DynamoAccessStore::new(moto.access_table("bench-access").await, "bench-access");
-            let (token, _) = access.create("bench", 100_000).await.map_err(|e| e.to_string())?;
+            let bench = NewToken::new("bench", MAX_RATE_PER_MINUTE).map_err(|e| e.to_string())?;
+            let (token, _) = access.create(&bench).await.map_err(|e| e.to_string())?;
             let sink = Sink::open(&url, &addr.to_string()).await?;
             let targets = lambdas::Targets {
                 stack: addr.to_string(),
@@ -213,7 +206,10 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
 /// A WebSocket client that keeps one connection open and drops whatever it is sent, so the
 /// Lambda runs have a live connection to post to.
 /// `GET http://{stack}{path}` on the local stack, as JSON.
-async fn local_json<T: serde::de::DeserializeOwned>(stack: impl std::fmt::Display, path: &str) -> Result<T, String> {
+pub(crate) async fn local_json<T: serde::de::DeserializeOwned>(
+    stack: impl std::fmt::Display,
+    path: &str,
+) -> Result<T, String> {
     reqwest::get(format!("http://{stack}{path}"))
         .await
         .and_then(reqwest::Response::error_for_status)

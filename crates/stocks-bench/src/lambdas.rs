@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -23,14 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-/// The Lambda packages `make build` zips, one per function.
-pub const FUNCTIONS: [&str; 5] = [
-    "stocks-connect",
-    "stocks-disconnect",
-    "stocks-ingress",
-    "stocks-worker",
-    "stocks-authorizer",
-];
+pub use stocks_testkit::LAMBDA_PACKAGES as FUNCTIONS;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LambdaFigures {
@@ -60,11 +53,14 @@ struct RuntimeApi {
 }
 
 async fn next(State(api): State<Arc<RuntimeApi>>) -> Response {
-    api.first_poll.lock().unwrap().get_or_insert_with(Instant::now);
+    api.first_poll
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(Instant::now);
     api.changed.notify_waiters();
     loop {
         let notified = api.changed.notified();
-        if let Some(event) = api.events.lock().unwrap().pop_front() {
+        if let Some(event) = api.events.lock().unwrap_or_else(PoisonError::into_inner).pop_front() {
             let mut headers = HeaderMap::new();
             let id = format!("{:032x}", fastrand::u128(..));
             headers.insert(
@@ -89,22 +85,22 @@ async fn response(State(api): State<Arc<RuntimeApi>>, UrlPath(_): UrlPath<String
         .and_then(|v| v["batchItemFailures"].as_array().map(|f| !f.is_empty()))
         .unwrap_or(false);
     if retried {
-        *api.retried.lock().unwrap() += 1;
+        *api.retried.lock().unwrap_or_else(PoisonError::into_inner) += 1;
     }
-    *api.responses.lock().unwrap() += 1;
+    *api.responses.lock().unwrap_or_else(PoisonError::into_inner) += 1;
     api.changed.notify_waiters();
     StatusCode::ACCEPTED
 }
 
 async fn error(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
-    api.errors.lock().unwrap().push(body);
-    *api.responses.lock().unwrap() += 1;
+    api.errors.lock().unwrap_or_else(PoisonError::into_inner).push(body);
+    *api.responses.lock().unwrap_or_else(PoisonError::into_inner) += 1;
     api.changed.notify_waiters();
     StatusCode::ACCEPTED
 }
 
 async fn init_error(State(api): State<Arc<RuntimeApi>>, body: String) -> StatusCode {
-    api.errors.lock().unwrap().push(body);
+    api.errors.lock().unwrap_or_else(PoisonError::into_inner).push(body);
     api.changed.notify_waiters();
     StatusCode::ACCEPTED
 }
@@ -248,12 +244,12 @@ async fn cold_start(bin: &Path, name: &str, targets: &Targets) -> Result<(f64, R
     let api = served.api.clone();
     loop {
         let notified = api.changed.notified();
-        let first_poll = *api.first_poll.lock().unwrap();
+        let first_poll = *api.first_poll.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(at) = first_poll {
             drop(notified);
             return Ok(((at - spawned).as_secs_f64() * 1e3, running, served));
         }
-        if let Some(err) = api.errors.lock().unwrap().first() {
+        if let Some(err) = api.errors.lock().unwrap_or_else(PoisonError::into_inner).first() {
             return Err(format!("{name} failed to start: {err}"));
         }
         let exited = running.0.try_wait().map_err(|e| e.to_string())?;
@@ -321,18 +317,23 @@ fn events(name: &str, n: usize, targets: &Targets) -> Vec<Value> {
 
 /// Peak RSS of a running function after it has handled `n` events.
 async fn peak_rss(running: &Running, served: &Served, name: &str, n: usize, targets: &Targets) -> Result<u64, String> {
-    served.api.events.lock().unwrap().extend(events(name, n, targets));
+    served
+        .api
+        .events
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(events(name, n, targets));
     served.api.changed.notify_waiters();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let notified = served.api.changed.notified();
-        if *served.api.responses.lock().unwrap() >= n {
+        if *served.api.responses.lock().unwrap_or_else(PoisonError::into_inner) >= n {
             break;
         }
         if Instant::now() > deadline {
             return Err(format!(
                 "{name} handled only {} of {n} events",
-                served.api.responses.lock().unwrap()
+                served.api.responses.lock().unwrap_or_else(PoisonError::into_inner)
             ));
         }
         let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
@@ -370,10 +371,10 @@ pub async fn measure(
         let (running, served) = last.ok_or("init_runs must be at least 1")?;
         progress.set_message(format!("{name}: {invocations} invocations"));
         let rss = peak_rss(&running, &served, name, invocations, targets).await?;
-        if let Some(err) = served.api.errors.lock().unwrap().first() {
+        if let Some(err) = served.api.errors.lock().unwrap_or_else(PoisonError::into_inner).first() {
             return Err(format!("{name} answered an error during the memory run: {err}"));
         }
-        let retried = *served.api.retried.lock().unwrap();
+        let retried = *served.api.retried.lock().unwrap_or_else(PoisonError::into_inner);
         if retried > 0 {
             return Err(format!(
                 "{name} left records to retry in {retried} of {invocations} batches"

@@ -10,7 +10,7 @@ use serde::Serialize;
 use stocks_core::domain::{Job, StockRequest, WindowDays};
 use stocks_core::handlers::{Ingress, Worker, WorkerSettings};
 use stocks_core::ports::CallbackUrl;
-use stocks_testkit::{FakeAccess, FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue};
+use stocks_testkit::{FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct HandlerCosts {
@@ -28,10 +28,9 @@ pub async fn measure(budget: Duration) -> HandlerCosts {
     let callback = CallbackUrl::parse("https://abc.execute-api.us-east-1.amazonaws.com/prod").expect("valid");
     let discarding = || FakeConnections::default().discarding();
     // Access control off, as `make dev` runs (the rate check is one DynamoDB write).
-    let ingress = Ingress::new(
+    let ingress = Ingress::open(
         FakeQueue::default().discarding(),
         discarding(),
-        None::<FakeAccess>,
         Some(callback.clone()),
         WindowDays::DEFAULT,
     );

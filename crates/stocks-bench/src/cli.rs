@@ -1,6 +1,6 @@
-//! `stocksctl bench`.
+//! The command line: clap types only (doc comments are the `--help`).
 
-use clap::Args;
+use clap::Parser;
 use stocks_local::PerPeriod;
 
 fn parse_paced(s: &str) -> Result<(usize, f64), String> {
@@ -14,11 +14,14 @@ fn parse_paced(s: &str) -> Result<(usize, f64), String> {
 }
 
 /// Measure the service: end-to-end latency and throughput through the local stack, the
-/// handlers' own cost, and each Lambda artefact's size, init time and peak memory.
+/// handlers' own cost, each Lambda artefact's size, init time and peak memory, and bursts on
+/// a rate-limited market.
 ///
-/// Prints the figures and writes them to --out. Run a release build (`make bench` does).
-#[derive(Debug, Args)]
-pub struct BenchArgs {
+/// Prints the figures and writes them to --out. Run a release build (`make bench` does). The
+/// Lambda figures need moto (`make bench` installs it and sets MOTO_SERVER).
+#[derive(Debug, Parser)]
+#[command(name = "stocks-bench", version)]
+pub struct Cli {
     /// Concurrent clients, one level each.
     #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
     pub clients: Vec<usize>,

@@ -71,7 +71,7 @@ pub async fn burst(clients: usize, quota: PerPeriod, limiter: bool) -> Result<Bu
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    let stats: Stats = super::local_json(stack.addr, "/_local/stats").await?;
+    let stats: Stats = crate::run::local_json(stack.addr, "/_local/stats").await?;
     let _ = stack.stop().await;
     let windows = clients.div_ceil(quota.requests as usize).saturating_sub(1);
     let bound = windows as f64 * quota.period.as_secs_f64();

@@ -1,0 +1,56 @@
+//! `stocks-bench` (`make bench`): the service's speed, measured, written to
+//! `bench/results.json`. A development tool: it drives the handlers over the test kit's
+//! in-memory ports and runs the Lambda zips against moto, so it is never shipped.
+//!
+//! # Layout
+//!
+//! - [`cli`] — the command line.
+//! - [`run`] — one run of every scenario, and the tables it prints.
+//! - [`e2e`] — send → report through the local stack at several client counts.
+//! - [`handlers`] — the ingress and worker handlers' own cost per request.
+//! - [`lambdas`] — each deployed artefact's zip size, cold-start init time and peak RSS.
+//! - [`quota`] — bursts of distinct tickers on a rate-limited market: wall time, 429s,
+//!   deferrals.
+//!
+//! These are benchmarks, run on demand, never timed assertions in tests.
+
+mod cli;
+mod e2e;
+mod handlers;
+mod lambdas;
+mod quota;
+mod run;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+// The same allocator as `stocksctl local`, so the local stack is measured as developers run it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match bench(cli::Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn bench(args: cli::Cli) -> Result<()> {
+    let results = run::run(&run::BenchConfig::from_args(&args))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    print!("{}", run::render(&results));
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&results)?;
+    std::fs::write(&args.out, json + "\n").with_context(|| format!("cannot write {}", args.out.display()))?;
+    eprintln!("\nwritten to {}", args.out.display());
+    Ok(())
+}
