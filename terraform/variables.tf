@@ -132,13 +132,13 @@ variable "worker_memory_mb" {
 }
 
 variable "worker_timeout_seconds" {
-  description = "Timeout of the worker. Its market fetch is bounded to 12 s and each AWS call to 2.5 s, so 20 is enough; the jobs queue's visibility timeout is six times this, and a failed job's last retry must still reach its client inside API Gateway's 10-minute idle timeout (see max_receive_count)."
+  description = "Timeout of the worker. Its market fetch is bounded to 11 s and each AWS call to 2.5 s, so 20 is enough; the jobs queue's visibility timeout is six times this, and a failed job's last retry must still reach its client inside API Gateway's 10-minute idle timeout (see max_receive_count)."
   type        = number
   default     = 20
 
   validation {
     condition     = var.worker_timeout_seconds >= 20 && var.worker_timeout_seconds <= 900
-    error_message = "worker_timeout_seconds must be 20..900 (one market fetch takes up to 12 s, and the report and queue calls up to 2.5 s each)."
+    error_message = "worker_timeout_seconds must be 20..900 (one market fetch takes up to 11 s, and the report and queue calls up to 2.5 s each)."
   }
 }
 

@@ -13,6 +13,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::domain::{
     Bar, ClientMessage, DateWindow, DeadLetter, Job, NewToken, Ticker, Token, TokenHash, TokenId, TokenRecord,
     TokenRuleError,
@@ -379,6 +381,46 @@ impl<T: MarketData> MarketData for Arc<T> {
         window: &DateWindow,
     ) -> impl Future<Output = Result<Vec<Bar>, MarketError>> + Send {
         (**self).daily_bars(ticker, window)
+    }
+}
+
+/// The time, as the code that asks sees it: the wall clock, or one a test sets. Everything
+/// that decides by the calendar (expiries, windows of a minute) takes one, so tests are exact
+/// without waiting and without paused time (which jumps while a task awaits real I/O).
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    /// The wall clock.
+    pub fn system() -> Self {
+        Self(Arc::new(Utc::now))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// A clock stopped at `at`.
+    pub fn fixed(at: DateTime<Utc>) -> Self {
+        Self::new(move || at)
+    }
+
+    /// What time it is.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
     }
 }
 

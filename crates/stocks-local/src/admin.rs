@@ -42,13 +42,14 @@ pub struct LocalApi {
 impl LocalApi {
     /// The counters `GET /_local/stats` returns.
     pub async fn stats(&self) -> Stats {
-        let dlq = match self.queue.dlq_len().await {
-            Ok(n) => n,
-            Err(err) => {
-                warn!(error = %error_chain(&err), "could not count the DLQ");
+        let count = |counted: Result<u64, stocks_core::ports::QueueError>, what: &str| {
+            counted.unwrap_or_else(|err| {
+                warn!(error = %error_chain(&err), "could not count the {what}");
                 0
-            }
+            })
         };
+        let (jobs, dlq) = tokio::join!(self.queue.jobs_len(), self.queue.dlq_len());
+        let (jobs, dlq) = (count(jobs, "jobs queue"), count(dlq, "DLQ"));
         let counters = &self.gateway.counters;
         Stats {
             connections: self.gateway.open_count() as u64,
@@ -57,6 +58,7 @@ impl LocalApi {
             errors: Counters::read(&counters.errors),
             gone: Counters::read(&counters.gone),
             refused: Counters::read(&counters.refused),
+            jobs,
             dlq,
             market_requests: Counters::read(&self.market.requests),
             market_throttled: Counters::read(&self.market.throttled),

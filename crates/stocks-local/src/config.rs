@@ -6,6 +6,7 @@ use std::time::Duration;
 use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings, RateLimit, RetryPolicy};
 use stocks_core::domain::WindowDays;
 use stocks_core::handlers::WorkerSettings;
+use stocks_core::ports::Clock;
 
 pub use crate::gateway::limits::Limits;
 
@@ -86,6 +87,9 @@ pub struct LocalConfig {
     pub max_job_age: Duration,
     /// Who may connect.
     pub auth: AuthMode,
+    /// The time API Gateway stamps on events (`requestTimeEpoch`, `connectedAt`): the wall
+    /// clock, or a test's, so a test of a per-minute rate need not dodge a minute's end.
+    pub clock: Clock,
 }
 
 /// `N` requests per `period`: `5/min`, `5/2s`, `100/s`, `300/5m`.
@@ -160,6 +164,7 @@ impl Default for LocalConfig {
             quota: QuotaSettings::default(),
             max_job_age: WorkerSettings::DEFAULT_MAX_JOB_AGE,
             auth: AuthMode::None,
+            clock: Clock::system(),
         }
     }
 }

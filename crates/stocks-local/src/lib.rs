@@ -172,6 +172,7 @@ impl Stack {
             ingress,
             access: tokens.clone(),
             shutdown: cancel.clone(),
+            clock: config.clock.clone(),
         }));
         let api = Arc::new(admin::LocalApi {
             gateway: gateway.clone(),

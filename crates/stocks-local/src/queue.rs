@@ -135,7 +135,8 @@ impl MemoryQueue {
         out
     }
 
-    /// Long-polls up to `wait` for at least one message.
+    /// Long-polls up to `wait` for at least one message: wakes when one is sent, or when a
+    /// delayed or hidden one becomes visible, and gives up at the deadline.
     pub async fn receive(&self, max: usize, wait: Duration) -> Vec<SqsMessage> {
         let deadline = Instant::now() + wait;
         loop {
@@ -144,13 +145,23 @@ impl MemoryQueue {
             if !got.is_empty() || Instant::now() >= deadline {
                 return got;
             }
-            // Wake for a new message, or to re-check hidden ones becoming visible.
-            let recheck = (Instant::now() + Duration::from_millis(50)).min(deadline);
+            let wake = self.next_visible().map_or(deadline, |at| at.min(deadline));
             tokio::select! {
                 _ = arrived => {}
-                _ = tokio::time::sleep_until(recheck) => {}
+                _ = tokio::time::sleep_until(wake) => {}
             }
         }
+    }
+
+    /// When the next hidden (delayed or in-flight) message becomes visible.
+    fn next_visible(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.state()
+            .messages
+            .iter()
+            .map(|m| m.visible_at)
+            .filter(|at| *at > now)
+            .min()
     }
 
     /// Deletes by receipt handle; a stale handle (the message was received again since) is a
@@ -315,6 +326,14 @@ impl LocalQueue {
         }
     }
 
+    /// Jobs in the jobs queue now: every message it holds, whatever its state.
+    pub async fn jobs_len(&self) -> Result<u64, QueueError> {
+        match &self.backend {
+            Backend::Memory(q) => Ok(q.len() as u64),
+            Backend::Sqs { jobs, .. } => Ok(jobs.depth().await?.total()),
+        }
+    }
+
     /// Jobs in the DLQ now: every message it holds ([`stocks_core::adapters::QueueDepth::total`]).
     pub async fn dlq_len(&self) -> Result<u64, QueueError> {
         match &self.backend {
@@ -458,14 +477,32 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn long_poll_wakes_on_arrival_and_gives_up_at_the_deadline() {
         let q = std::sync::Arc::new(queue(30_000, 3));
+        let started = Instant::now();
         assert!(q.receive(10, Duration::from_secs(2)).await.is_empty());
+        assert_eq!(started.elapsed(), Duration::from_secs(2), "gave up at the deadline");
         let sender = q.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(310)).await;
             sender.send_body("late".into(), HashMap::new(), Duration::ZERO);
         });
+        let started = Instant::now();
         let got = q.receive(10, Duration::from_secs(20)).await;
         assert_eq!(got[0].body.as_deref(), Some("late"));
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(310),
+            "woken by the arrival itself, not by a later check"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn long_poll_wakes_when_a_delayed_message_becomes_visible() {
+        let q = queue(30_000, 3);
+        q.send_body("later".into(), HashMap::new(), Duration::from_millis(1234));
+        let started = Instant::now();
+        let got = q.receive(10, Duration::from_secs(20)).await;
+        assert_eq!(got[0].body.as_deref(), Some("later"));
+        assert_eq!(started.elapsed(), Duration::from_millis(1234));
     }
 
     #[test]

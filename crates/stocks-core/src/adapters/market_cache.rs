@@ -24,7 +24,7 @@ use futures::future::{BoxFuture, Shared};
 use lru::LruCache;
 
 use crate::domain::{Bar, DateWindow, Ticker, next_market_close};
-use crate::ports::{MarketData, MarketError};
+use crate::ports::{Clock, MarketData, MarketError};
 
 /// How much to keep, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,9 +101,6 @@ pub struct CacheStats {
     pub bars: usize,
 }
 
-/// The time, as the cache sees it (the wall clock, or a test's).
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
 /// A caching, coalescing [`MarketData`].
 pub struct MarketCache<M> {
     inner: Arc<M>,
@@ -118,7 +115,7 @@ pub struct MarketCache<M> {
 impl<M: MarketData + 'static> MarketCache<M> {
     /// A cache over `inner`, on the wall clock.
     pub fn new(inner: M, settings: CacheSettings) -> Self {
-        Self::with_clock(inner, settings, Arc::new(Utc::now))
+        Self::with_clock(inner, settings, Clock::system())
     }
 
     /// With another clock, for tests of expiry.
@@ -177,7 +174,7 @@ impl<M: MarketData + 'static> MarketData for MarketCache<M> {
         let key = (ticker.clone(), *window);
         let fetch = {
             let mut state = self.state();
-            let now = (self.clock)();
+            let now = self.clock.now();
             if let Some(answers) = state.answers.as_mut() {
                 match answers.get(&key) {
                     Some((bars, expires)) if now < *expires => {
@@ -215,7 +212,7 @@ impl<M: MarketData + 'static> MarketData for MarketCache<M> {
         if state.in_flight.get(&key).is_some_and(|f| f.ptr_eq(&fetch)) {
             state.in_flight.remove(&key);
             if let Ok(bars) = &result {
-                let expires = self.expiry((self.clock)());
+                let expires = self.expiry(self.clock.now());
                 state.keep(key, bars.clone(), expires);
             }
         }

@@ -31,7 +31,7 @@ pub use aws::{
     ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, OPERATION_TIMEOUT, load_aws_config, loopback_sdk_config, sdk_config,
     timeouts as aws_timeouts,
 };
-pub use market_cache::{CacheSettings, CacheStats, Clock, MarketCache};
+pub use market_cache::{CacheSettings, CacheStats, MarketCache};
 pub use polygon::{
     AggregatesPage, ApiKey, DEFAULT_BASE_URL as POLYGON_BASE_URL, FETCH_BUDGET, PolygonClient, PolygonSetupError,
     RetryPolicy, WORKER_MIN_TIMEOUT,

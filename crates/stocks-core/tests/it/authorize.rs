@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use stocks_core::domain::{ErrorCode, Grant, Token, TokenId, TokenRecord};
 use stocks_core::handlers::{Authorizer, Decision, Denial, IngressOutcome};
-use stocks_testkit::{FakeAccess, authorizer_request, hostile_tokens, websocket_message};
+use stocks_testkit::{FakeAccess, FakeConnections, FakeQueue, authorizer_request, hostile_tokens, websocket_message};
 
 /// A table with one live token ("ci", 2 a minute) and one revoked ("old").
 fn table() -> (Arc<FakeAccess>, Token, Token) {
@@ -196,8 +196,17 @@ async fn only_valid_frames_count() {
 }
 
 #[tokio::test]
-async fn with_auth_off_nothing_is_counted_or_limited() {
-    let (queue, _, ingress) = ingress(None);
+async fn with_auth_off_a_connections_grant_is_never_limited() {
+    // Access control off is an ingress with no access store at all (`NoAccessControl` cannot
+    // even be constructed): nothing can be counted. What can be seen is that a grant on the
+    // connection — one request a minute — limits nothing.
+    let queue = Arc::new(FakeQueue::default());
+    let ingress = stocks_core::handlers::Ingress::open(
+        queue.clone(),
+        Arc::new(FakeConnections::default()),
+        Some(stocks_core::ports::CallbackUrl::parse("https://x.example/prod").unwrap()),
+        stocks_core::domain::WindowDays::DEFAULT,
+    );
     for _ in 0..5 {
         assert_eq!(
             ingress.process(&frame(GOOD, &grant(1), AT)).await.unwrap(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use stocks_core::adapters::{CacheSettings, CacheStats, MarketCache};
 use stocks_core::domain::{DateWindow, Ticker, parse_date};
-use stocks_core::ports::{MarketData, MarketError};
+use stocks_core::ports::{Clock, MarketData, MarketError};
 use stocks_testkit::FakeMarket;
 
 fn t(s: &str) -> Ticker {
@@ -30,7 +30,7 @@ fn slow_market() -> FakeMarket {
     FakeMarket::with_n_bars(1).delayed(Duration::from_millis(50))
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn concurrent_requests_for_the_same_thing_share_one_call() {
     let cache = MarketCache::new(slow_market(), settings(0));
     let (msft, aapl, oct) = (t("MSFT"), t("AAPL"), oct());
@@ -58,7 +58,7 @@ async fn concurrent_requests_for_the_same_thing_share_one_call() {
     assert_eq!(cache.inner().calls(), 3);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn answers_are_kept_and_windows_are_distinct_keys() {
     let cache = MarketCache::new(slow_market(), CacheSettings::default());
     for _ in 0..5 {
@@ -73,7 +73,7 @@ async fn answers_are_kept_and_windows_are_distinct_keys() {
     assert_eq!(cache.stats().hits, 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn failures_are_not_cached_and_do_not_stick() {
     let cache = MarketCache::new(slow_market(), CacheSettings::default());
     cache.inner().fail_with(Some(MarketError::Unavailable {
@@ -92,7 +92,7 @@ async fn failures_are_not_cached_and_do_not_stick() {
     assert_eq!(cache.inner().calls(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn least_recently_used_answers_are_evicted() {
     let cache = MarketCache::new(slow_market(), settings(2));
     for ticker in ["A", "B", "A", "C", "A", "B"] {
@@ -102,7 +102,7 @@ async fn least_recently_used_answers_are_evicted() {
     assert_eq!(cache.inner().calls(), 4);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_cache_holds_at_most_max_bars_in_all() {
     let per_answer = CacheSettings::MAX_BARS / 4 + 1;
     let cache = MarketCache::new(FakeMarket::with_n_bars(per_answer), settings(100));
@@ -119,13 +119,13 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn answers_expire_at_the_next_market_close() {
     // 20:59 UTC is 15:59 in New York: the close is a minute away.
     let now = Arc::new(Mutex::new(at("2026-11-24T20:59:00Z")));
     let clock = {
         let now = now.clone();
-        Arc::new(move || *now.lock().unwrap())
+        Clock::new(move || *now.lock().unwrap())
     };
     let cache = MarketCache::with_clock(FakeMarket::with_n_bars(1), CacheSettings::default(), clock);
     cache.daily_bars(&t("MSFT"), &oct()).await.unwrap();
@@ -142,7 +142,7 @@ async fn answers_expire_at_the_next_market_close() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn max_age_shortens_the_stay() {
     let cache = MarketCache::new(
         FakeMarket::with_n_bars(1),

@@ -30,6 +30,8 @@ pub struct Stats {
     /// Handshakes refused before any connection opened (`--auth tokens`: 401 no token, 403
     /// unknown, revoked or malformed).
     pub refused: u64,
+    /// Jobs in the jobs queue now: waiting, delayed (deferred) or being handled.
+    pub jobs: u64,
     /// Jobs in the dead-letter queue now.
     pub dlq: u64,
     /// HTTP requests the demo market answered.

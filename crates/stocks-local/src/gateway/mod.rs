@@ -26,6 +26,7 @@ use serde::Serialize;
 use stocks_core::adapters::ApiGatewayConnections;
 use stocks_core::domain::STOCKS_ACTION;
 use stocks_core::handlers::{Authorizer, Ingress};
+use stocks_core::ports::Clock;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +105,8 @@ pub struct Wiring {
     pub access: Option<Arc<MemoryAccessStore>>,
     /// Cancelled when the stack stops: every connection closes with 1001.
     pub shutdown: CancellationToken,
+    /// The time stamped on events.
+    pub clock: Clock,
 }
 
 /// API Gateway's side of the local stack: the open connections and what happens on them.
@@ -126,6 +129,8 @@ pub struct Gateway {
     connections: Mutex<HashMap<String, Arc<Connection>>>,
     /// Cancelled when the stack stops.
     pub shutdown: CancellationToken,
+    /// The time stamped on events.
+    clock: Clock,
 }
 
 impl Gateway {
@@ -141,6 +146,7 @@ impl Gateway {
             journal: Journal::default(),
             connections: Mutex::new(HashMap::new()),
             shutdown: wiring.shutdown,
+            clock: wiring.clock,
         }
     }
 
@@ -150,6 +156,11 @@ impl Gateway {
 
     fn connection(&self, id: &str) -> Option<Arc<Connection>> {
         self.connections().get(id).cloned()
+    }
+
+    /// What time it is for the events.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// How many connections are open now.
@@ -180,7 +191,7 @@ impl Gateway {
         event_type: &str,
         body: Option<String>,
     ) -> ApiGatewayWebsocketProxyRequest {
-        let now = Utc::now();
+        let now = self.clock.now();
         let request_id = api_gateway_id();
         let mut identity = ApiGatewayRequestIdentity::default();
         identity.source_ip = Some(ids.source_ip.to_owned());

@@ -35,7 +35,7 @@ pub async fn upgrade(
 ) -> Response {
     let mut peer = Peer {
         connection_id: api_gateway_id(),
-        connected_at: Utc::now(),
+        connected_at: gw.now(),
         source_ip: addr.ip().to_string(),
         user_agent: headers
             .get(header::USER_AGENT)
@@ -203,7 +203,7 @@ async fn authorize(
             domain_name: Some(gw.domain.clone()),
             api_id: Some("local".into()),
             connected_at: Some(peer.connected_at.timestamp_millis()),
-            request_time_epoch: Some(Utc::now().timestamp_millis()),
+            request_time_epoch: Some(gw.now().timestamp_millis()),
         },
     };
     match authorizer.handle(request).await {

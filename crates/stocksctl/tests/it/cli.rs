@@ -252,11 +252,53 @@ fn local_prints_its_ready_line_and_console_and_stops_on_sigterm() {
 
 #[test]
 fn every_command_explains_itself() {
-    for args in [vec!["--help"], vec!["local", "--help"], vec!["get", "--help"]] {
-        let out = Command::new(BIN).args(&args).output().unwrap();
-        assert!(out.status.success(), "{args:?}");
+    // Each command's `--help` opens with what its doc comment says (stripped, clap would still
+    // print "Usage: …"), and every option it lists says what it is for.
+    let commands: &[(&[&str], &str)] = &[
+        (&[], "Develop, try and operate the stocks WebSocket service."),
+        (&["local"], "Run the service locally"),
+        (&["get"], "Ask for one report and print it."),
+        (&["dlq"], "Inspect and replay the dead-letter queue"),
+        (&["dlq", "list"], "List dead jobs without consuming them"),
+        (&["dlq", "replay"], "Move dead jobs back to the jobs queue"),
+        (&["dlq", "redrive"], "Start SQS's own move task"),
+        (&["dlq", "status"], "Show the DLQ's recent move tasks"),
+        (&["tokens"], "Give people access to the API"),
+        (&["tokens", "create"], "Create a token"),
+        (&["tokens", "list"], "List tokens"),
+        (&["tokens", "revoke"], "Revoke the live token named NAME"),
+        (&["preflight"], "Check everything `make deploy` needs"),
+        (&["smoke"], "After a deploy: one real request through the API"),
+    ];
+    for (command, opening) in commands {
+        let out = Command::new(BIN).args(*command).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{command:?}");
         let help = String::from_utf8_lossy(&out.stdout);
-        assert!(help.contains("Usage: stocksctl"), "{args:?}:\n{help}");
+        assert!(
+            help.starts_with(opening),
+            "{command:?} --help does not open with {opening:?}:\n{help}"
+        );
+        // `  -x, --flag <VALUE>  What it is for [default: …]`, or (long help) the same words
+        // on the lines below: something must be said before any `[default]`/`[env]`.
+        let lines: Vec<&str> = help.lines().skip_while(|l| *l != "Options:").collect();
+        let undocumented: Vec<&str> = (0..lines.len())
+            .filter(|&i| lines[i].trim_start().starts_with('-'))
+            .filter(|&i| {
+                let inline = lines[i].trim_start().split_once("  ").map_or("", |(_, d)| d.trim());
+                let below = lines.get(i + 1).map_or("", |l| l.trim());
+                let said = if inline.is_empty() && !below.starts_with('-') {
+                    below
+                } else {
+                    inline
+                };
+                said.is_empty() || said.starts_with('[')
+            })
+            .map(|i| lines[i])
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "{command:?}: options without a word of help: {undocumented:?}"
+        );
     }
     let local =
         String::from_utf8_lossy(&Command::new(BIN).args(["local", "--help"]).output().unwrap().stdout).to_string();

@@ -8,6 +8,7 @@ mod cli;
 mod deploy;
 mod dlq;
 mod lambda_runtime;
+mod terraform_defaults;
 mod tokens;
 
 /// The Lambda packages `make build` zips, one per function (the list `make bench` measures).
