@@ -135,6 +135,17 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # The fleet's market table: the quota ledger (GetItem, conditional PutItem), the gate a 429
+  # closes (UpdateItem), answers (GetItem, PutItem) and leases (conditional PutItem, DeleteItem).
+  dynamic "statement" {
+    for_each = each.key == "worker" ? [1] : []
+    content {
+      sid       = "ShareTheMarket"
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      resources = [aws_dynamodb_table.market.arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = each.key == "worker" ? [1] : []
     content {

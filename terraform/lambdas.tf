@@ -57,8 +57,9 @@ locals {
         DLQ_URL                   = aws_sqs_queue.dlq.url
         MARKET_CACHE_ENTRIES      = tostring(var.market_cache_entries)
         MARKET_CACHE_MAX_AGE_SECS = tostring(var.market_cache_max_age_seconds)
-        # Each instance gets its share of the plan: at most worker_max_concurrency run at once.
-        POLYGON_REQUESTS_PER_MINUTE = tostring(var.polygon_requests_per_minute / var.worker_max_concurrency)
+        # The plan's rate, whole: the fleet's instances share one limiter in the market table.
+        POLYGON_REQUESTS_PER_MINUTE = tostring(var.polygon_requests_per_minute)
+        MARKET_TABLE                = aws_dynamodb_table.market.name
         QUOTA_DEFER_SECS            = tostring(var.quota_defer_seconds)
         MAX_JOB_AGE_SECS            = tostring(var.max_job_age_seconds)
         RUST_LOG                    = var.log_level

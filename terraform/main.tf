@@ -5,6 +5,7 @@
 #                  execution logs, invoke permissions
 #   upgrades.tf    what earlier versions managed and this one lets go of without destroying
 #   access.tf      the access table: tokens and per-token rate counters
+#   market.tf      the market table the worker fleet shares: quota, answers, leases
 #   lambdas.tf     the functions (four, five with the authorizer) and their log groups
 #   queues.tf      jobs queue, dead-letter queue, the worker's event source mapping
 #   iam.tf         one least-privilege role per function

@@ -60,7 +60,7 @@ resource "aws_cloudwatch_metric_alarm" "jobs_waiting" {
 # Each job ends in one `job done` log line with an `outcome`; these count them as metrics
 # (namespace "<name>/worker"), e.g. how many clients left before their report.
 resource "aws_cloudwatch_log_metric_filter" "outcomes" {
-  for_each = toset(["reported", "no_results", "client_gone", "dead_lettered", "retry", "duplicate", "deferred"])
+  for_each = toset(["reported", "no_results", "plan_limit", "client_gone", "dead_lettered", "retry", "duplicate", "deferred"])
 
   name           = "${var.name}-outcome-${each.key}"
   log_group_name = aws_cloudwatch_log_group.lambda["worker"].name
@@ -72,4 +72,40 @@ resource "aws_cloudwatch_log_metric_filter" "outcomes" {
     value         = "1"
     default_value = "0"
   }
+}
+
+# Why deferred jobs waited (`deferCause` on their `job done` line): the market quota, another
+# instance fetching the same answer, or the market table out of reach.
+resource "aws_cloudwatch_log_metric_filter" "defer_causes" {
+  for_each = toset(["quota", "peer", "store_unavailable"])
+
+  name           = "${var.name}-deferred-${each.key}"
+  log_group_name = aws_cloudwatch_log_group.lambda["worker"].name
+  pattern        = "{ $.outcome = \"deferred\" && $.deferCause = \"${each.key}\" }"
+
+  metric_transformation {
+    name          = "deferred_${each.key}"
+    namespace     = "${var.name}/worker"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+# The market table out of reach: jobs wait (never a call outside the limit), but they wait
+# for nothing until it is back. Look at the worker's log group for the cause.
+resource "aws_cloudwatch_metric_alarm" "market_store_unavailable" {
+  alarm_name          = "${var.name}-market-store-unavailable"
+  alarm_description   = "The worker could not reach ${aws_dynamodb_table.market.name}: jobs are deferred until it can. See the worker's log group."
+  namespace           = "${var.name}/worker"
+  metric_name         = "deferred_store_unavailable"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  depends_on = [aws_cloudwatch_log_metric_filter.defer_causes]
 }

@@ -33,6 +33,11 @@ output "access_table_name" {
   value       = local.auth_on ? aws_dynamodb_table.access[0].name : null
 }
 
+output "market_table_name" {
+  description = "The table the worker fleet shares: the market quota, answers and leases (MARKET_TABLE)."
+  value       = aws_dynamodb_table.market.name
+}
+
 output "function_names" {
   description = "The functions, by role (five with the authorizer)."
   value       = { for k, f in aws_lambda_function.this : k => f.function_name }
@@ -50,7 +55,11 @@ output "log_groups" {
 output "alarm_names" {
   description = "Alarms to subscribe to or watch."
   value = concat(
-    [aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_name, aws_cloudwatch_metric_alarm.jobs_waiting.alarm_name],
+    [
+      aws_cloudwatch_metric_alarm.dlq_not_empty.alarm_name,
+      aws_cloudwatch_metric_alarm.jobs_waiting.alarm_name,
+      aws_cloudwatch_metric_alarm.market_store_unavailable.alarm_name,
+    ],
     [for a in aws_cloudwatch_metric_alarm.function_errors : a.alarm_name],
   )
 }

@@ -209,13 +209,13 @@ variable "market_cache_max_age_seconds" {
 }
 
 variable "polygon_requests_per_minute" {
-  description = "The Polygon plan's requests per minute (free plan: 5). Each worker instance gets polygon_requests_per_minute / worker_max_concurrency and stops there before Polygon answers 429; jobs beyond it wait in the queue, they do not fail. 0: no limiter of our own (paid plans)."
+  description = "The Polygon plan's requests per minute (free plan: 5), for the whole worker fleet: the instances share one limiter in the market table, so at most this many market calls start in any minute, whichever instance makes them, and jobs beyond it wait in the queue; they do not fail. 0: no limiter of our own (paid plans)."
   type        = number
   default     = 5
 
   validation {
-    condition     = var.polygon_requests_per_minute >= 0
-    error_message = "polygon_requests_per_minute must be 0 (no limiter) or more."
+    condition     = var.polygon_requests_per_minute >= 0 && var.polygon_requests_per_minute <= 1000 && floor(var.polygon_requests_per_minute) == var.polygon_requests_per_minute
+    error_message = "polygon_requests_per_minute must be a whole number from 0 (no limiter) to 1000."
   }
 }
 
@@ -284,7 +284,7 @@ variable "worker_batching_window_seconds" {
 }
 
 variable "worker_max_concurrency" {
-  description = "Most worker invocations at once (the mapping's maximum_concurrency, 2-1000): keeps a free Polygon key (5 requests a minute) from being stampeded."
+  description = "Most worker instances at once (the mapping's maximum_concurrency, 2-1000). The market quota is the fleet's, whatever this is: more instances handle more jobs at once, never more market calls than polygon_requests_per_minute."
   type        = number
   default     = 2
 

@@ -230,8 +230,34 @@ class AccessControl(unittest.TestCase):
             ("ForAllValues:StringLike", "dynamodb:LeadingKeys", ["rate#*"]),
             "only the rate items",
         )
-        dynamo = [sid for sid, (_, c) in grants.items() if any(a.startswith("dynamodb:") for a in c["actions"])]
-        self.assertEqual(sorted(dynamo), ["CountRequests", "ReadTokens"], "nothing else touches the table")
+        access = [
+            sid
+            for sid, (_, c) in grants.items()
+            if any(a.startswith("dynamodb:") for a in c["actions"]) and any("access" in r for r in c["resources"])
+        ]
+        self.assertEqual(sorted(access), ["CountRequests", "ReadTokens"], "nothing else touches the access table")
+
+    def test_only_the_worker_shares_the_market_table_with_exactly_the_calls_it_makes(self):
+        doc = M.data[("aws_iam_policy_document", "lambda")]
+        grants = {}
+        for dyn in blocks(doc, "dynamic"):
+            content = blocks(dyn["statement"], "content")[0]
+            grants[content["sid"]] = (dyn["statement"]["for_each"], content)
+        when, share = grants["ShareTheMarket"]
+        self.assertIn('each.key == "worker"', when)
+        self.assertEqual(
+            (sorted(share["actions"]), share["resources"]),
+            (
+                ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                ["${aws_dynamodb_table.market.arn}"],
+            ),
+        )
+        market = [sid for sid, (_, c) in grants.items() if any("market" in r for r in c["resources"])]
+        self.assertEqual(market, ["ShareTheMarket"])
+        table = M.resource("aws_dynamodb_table", "market")
+        self.assertEqual((table["hash_key"], table["billing_mode"]), ("pk", "PAY_PER_REQUEST"))
+        self.assertEqual(blocks(table, "ttl")[0], {"attribute_name": "expiresAt", "enabled": True})
+        self.assertTrue(blocks(table, "server_side_encryption")[0]["enabled"])
 
     def test_the_functions_get_the_table(self):
         self.assertEqual(functions()["authorizer"]["environment"]["ACCESS_TABLE"], "${one(aws_dynamodb_table.access[*].name)}")
@@ -288,9 +314,10 @@ class Functions(unittest.TestCase):
         self.assertEqual(env["QUEUE_URL"], "${aws_sqs_queue.jobs.url}", "deferred jobs go back to the jobs queue")
         self.assertEqual(
             env["POLYGON_REQUESTS_PER_MINUTE"],
-            "${tostring(var.polygon_requests_per_minute / var.worker_max_concurrency)}",
-            "each instance's share of the plan",
+            "${tostring(var.polygon_requests_per_minute)}",
+            "the plan's rate, whole: the fleet shares one limiter",
         )
+        self.assertEqual(env["MARKET_TABLE"], "${aws_dynamodb_table.market.name}")
         self.assertEqual(env["QUOTA_DEFER_SECS"], "${tostring(var.quota_defer_seconds)}")
         self.assertEqual(env["MAX_JOB_AGE_SECS"], "${tostring(var.max_job_age_seconds)}")
 

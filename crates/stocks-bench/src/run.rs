@@ -119,7 +119,8 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
                 max_age: None,
             }
         },
-        concurrency: 16,
+        // As `make dev` runs it: the default worker instances (Terraform's default
+        // worker_max_concurrency).
         ..LocalConfig::default()
     };
     let stack = Running::start(stack_config).await.map_err(|e| e.to_string())?;
@@ -145,7 +146,7 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
             let moto = stocks_testkit::MotoServer::try_start()?;
             let queues = moto.jobs_and_dlq("bench-jobs", None, None).await;
             let access =
-                stocks_core::adapters::DynamoAccessStore::new(moto.access_table("bench-access").await, "bench-access");
+                stocks_core::adapters::DynamoAccessStore::new(moto.table("bench-access").await, "bench-access");
             let bench = NewToken::new("bench", MAX_RATE_PER_MINUTE).map_err(|e| e.to_string())?;
             let (token, _) = access.create(&bench).await.map_err(|e| e.to_string())?;
             let sink = Sink::open(&url, &addr.to_string()).await?;

@@ -6,7 +6,8 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use crate::adapters::{ApiKey, CacheSettings, POLYGON_BASE_URL, QuotaSettings, RateLimit, SsmError, read_api_key};
+use crate::adapters::{ApiKey, CacheSettings, POLYGON_BASE_URL, QuotaSettings, SsmError, read_api_key};
+use crate::domain::Rate;
 use crate::domain::WindowDays;
 use crate::handlers::WorkerSettings;
 use crate::ports::CallbackUrl;
@@ -34,9 +35,12 @@ pub mod env {
     /// Longest a kept answer lives, in seconds, if shorter than until the next market close
     /// (default 0: until the close).
     pub const MARKET_CACHE_MAX_AGE_SECS: &str = "MARKET_CACHE_MAX_AGE_SECS";
-    /// This worker instance's share of the Polygon plan's rate, per minute; 0 = no limiter of
-    /// our own (Terraform passes the plan's rate divided by the worker's maximum concurrency).
+    /// The Polygon plan's requests a minute, for the whole worker fleet; 0 = no limiter of our
+    /// own (Terraform passes `polygon_requests_per_minute` as it is).
     pub const POLYGON_REQUESTS_PER_MINUTE: &str = "POLYGON_REQUESTS_PER_MINUTE";
+    /// The DynamoDB table the worker fleet shares: the market quota, the gate, answers and
+    /// leases. Unset: each instance keeps its own (said once in its log).
+    pub const MARKET_TABLE: &str = "MARKET_TABLE";
     /// Seconds to wait after a 429 without `Retry-After` (default
     /// [`QuotaSettings::DEFAULT_DEFER`]).
     pub const QUOTA_DEFER_SECS: &str = "QUOTA_DEFER_SECS";
@@ -62,6 +66,7 @@ pub mod env {
         MARKET_CACHE_ENTRIES,
         MARKET_CACHE_MAX_AGE_SECS,
         POLYGON_REQUESTS_PER_MINUTE,
+        MARKET_TABLE,
         QUOTA_DEFER_SECS,
         MAX_JOB_AGE_SECS,
         RUST_LOG,
@@ -153,6 +158,8 @@ pub struct WorkerConfig {
     pub cache: CacheSettings,
     /// `POLYGON_REQUESTS_PER_MINUTE`, `QUOTA_DEFER_SECS`.
     pub quota: QuotaSettings,
+    /// `MARKET_TABLE`: the store the fleet shares; `None`: this instance's own.
+    pub market_table: Option<String>,
     /// `MAX_JOB_AGE_SECS`.
     pub max_job_age: Duration,
 }
@@ -206,7 +213,7 @@ impl WorkerConfig {
             (None, Some(name)) => KeySource::Parameter(name),
             (None, None) => return Err(ConfigError::Missing(env::POLYGON_API_KEY_PARAM)),
         };
-        let per_minute = vars.decimal(env::POLYGON_REQUESTS_PER_MINUTE, 0.0, 1_000_000.0)?;
+        let per_minute = vars.number_in(env::POLYGON_REQUESTS_PER_MINUTE, 0, QuotaSettings::REQUESTS_PER_MINUTE)?;
         Ok(Self {
             callback_url: callback(&vars.required(env::CALLBACK_URL)?)?,
             queue_url: vars.required(env::QUEUE_URL)?,
@@ -228,13 +235,14 @@ impl WorkerConfig {
                 },
             },
             quota: QuotaSettings {
-                rate: (per_minute > 0.0).then(|| RateLimit::per_minute(per_minute)),
+                rate: (per_minute > 0).then(|| Rate::per_minute(per_minute)),
                 defer_without_retry_after: vars.secs_in(
                     env::QUOTA_DEFER_SECS,
                     QuotaSettings::DEFAULT_DEFER,
                     QuotaSettings::DEFER_SECS,
                 )?,
             },
+            market_table: vars.optional(env::MARKET_TABLE),
             max_job_age: vars.secs_in(
                 env::MAX_JOB_AGE_SECS,
                 WorkerSettings::DEFAULT_MAX_JOB_AGE,
@@ -312,23 +320,6 @@ where
                 range.end()
             ),
         })
-}
-
-impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
-    /// A decimal number in `0..=max`, or `default` when unset.
-    fn decimal(&self, name: &'static str, default: f64, max: f64) -> Result<f64, ConfigError> {
-        match self.optional(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse::<f64>()
-                .ok()
-                .filter(|n| n.is_finite() && (0.0..=max).contains(n))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name,
-                    reason: format!("{raw:?} is not a number from 0 to {max}"),
-                }),
-        }
-    }
 }
 
 fn callback(raw: &str) -> Result<CallbackUrl, ConfigError> {
@@ -461,23 +452,27 @@ mod tests {
         assert_eq!(defaults.max_job_age, WorkerSettings::DEFAULT_MAX_JOB_AGE);
         assert_eq!(defaults.queue_url, "q");
         let tuned = with(&[
-            ("POLYGON_REQUESTS_PER_MINUTE", "2.5"),
+            ("POLYGON_REQUESTS_PER_MINUTE", "5"),
             ("QUOTA_DEFER_SECS", "30"),
             ("MAX_JOB_AGE_SECS", "3600"),
+            ("MARKET_TABLE", "stocks-market"),
         ])
         .unwrap();
         assert_eq!(
             tuned.quota.rate,
-            Some(RateLimit::per_minute(2.5)),
-            "a fraction of the plan"
+            Some(Rate::per_minute(5)),
+            "the plan's rate, for the fleet"
         );
+        assert_eq!(tuned.market_table.as_deref(), Some("stocks-market"));
+        assert_eq!(defaults.market_table, None, "each instance its own store");
         assert_eq!(tuned.quota.defer_without_retry_after, Duration::from_secs(30));
         assert_eq!(tuned.max_job_age, Duration::from_secs(3600));
         assert_eq!(with(&[("POLYGON_REQUESTS_PER_MINUTE", "0")]).unwrap().quota.rate, None);
         for (name, bad) in [
             ("POLYGON_REQUESTS_PER_MINUTE", "-1"),
             ("POLYGON_REQUESTS_PER_MINUTE", "five"),
-            ("POLYGON_REQUESTS_PER_MINUTE", "NaN"),
+            ("POLYGON_REQUESTS_PER_MINUTE", "2.5"),
+            ("POLYGON_REQUESTS_PER_MINUTE", "1001"),
             ("MAX_JOB_AGE_SECS", "7201"),
             ("MAX_JOB_AGE_SECS", "59"),
             ("QUOTA_DEFER_SECS", "901"),

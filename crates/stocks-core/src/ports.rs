@@ -6,8 +6,8 @@
 //!
 //! Errors say what the caller must decide on — [`ConnectionError::Gone`] (client left, do not
 //! retry) versus anything else, [`MarketError::Unavailable`] (retry later) versus
-//! [`MarketError::Rejected`] (dead-letter now) versus [`MarketError::QuotaExceeded`] (wait for
-//! quota) — and keep their source for the logs.
+//! [`MarketError::Rejected`] (dead-letter now) versus [`MarketError::PlanLimit`] (tell the client)
+//! versus [`MarketError::Wait`] (defer the job) — and keep their source for the logs.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Bar, ClientMessage, DateWindow, DeadLetter, Job, NewToken, Ticker, Token, TokenHash, TokenId, TokenRecord,
-    TokenRuleError,
+    AnswerKey, Bar, ClientMessage, DateWindow, DeadLetter, Job, NewToken, Slot, Ticker, Token, TokenHash, TokenId,
+    TokenRecord, TokenRuleError,
 };
 
 /// A boxed error source, kept for logs.
@@ -73,6 +73,97 @@ pub trait Connections: Send + Sync {
         callback: &CallbackUrl,
         connection_id: &str,
     ) -> impl Future<Output = Result<(), ConnectionError>> + Send;
+}
+
+/// The market quota every worker instance shares: one ledger ([`QuotaLedger`]) in a store all
+/// instances reach (DynamoDB deployed; memory in the local stack, or per instance when no table
+/// is configured).
+pub trait MarketQuota: Send + Sync {
+    /// May the market call fetching `key` start at `now`? [`Slot::WaitUntil`] holds a slot for
+    /// `key` at the time it names.
+    fn take_slot(&self, key: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Slot, StoreError>> + Send;
+
+    /// A 429 came back anyway: no call of any instance starts before `until`.
+    fn close_gate(&self, until: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Market answers every worker instance shares, kept until the next market close, and the
+/// short leases that make identical requests on different instances one market call.
+pub trait SharedAnswers: Send + Sync {
+    /// The answer kept for `key`, unless there is none or it expired before `now`.
+    fn answer(
+        &self,
+        key: &AnswerKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<Bar>>, StoreError>> + Send;
+
+    /// Keeps `bars` as the answer for `key` until `until`.
+    fn keep(
+        &self,
+        key: &AnswerKey,
+        bars: &[Bar],
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the lease on fetching `key` for `holder` until `until`: `false` when another
+    /// holder's lease is still live at `now`.
+    fn take_lease(
+        &self,
+        key: &AnswerKey,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Gives back `holder`'s lease on `key` (nothing if it is no longer `holder`'s).
+    fn release_lease(&self, key: &AnswerKey, holder: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Why the shared market store could not answer. Every caller fails safe: the job is deferred,
+/// never sent to the market outside the limit.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A wrong name, another account or region, or a deleted table.
+    #[error("no such table: {table}")]
+    NoSuchTable {
+        /// The table's name.
+        table: String,
+    },
+    /// The credentials in use may not do this to the table.
+    #[error("access denied to table {table}: check the worker role's permissions")]
+    AccessDenied {
+        /// The table's name.
+        table: String,
+        /// What DynamoDB said.
+        #[source]
+        source: BoxError,
+    },
+    /// No answer at all: DNS, a refused connection, a timeout.
+    #[error("cannot reach DynamoDB for table {table}")]
+    Unreachable {
+        /// The table's name.
+        table: String,
+        /// What the connection said.
+        #[source]
+        source: BoxError,
+    },
+    /// DynamoDB answered, refusing the request for another reason (throttling, a bad item).
+    #[error("DynamoDB refused a request on table {table}")]
+    Refused {
+        /// The table's name.
+        table: String,
+        /// What DynamoDB said.
+        #[source]
+        source: BoxError,
+    },
+    /// The quota ledger changed under every one of our tries (many instances at once).
+    #[error("the quota ledger in {table} kept changing; gave up after {tries} tries")]
+    Contended {
+        /// The table's name.
+        table: String,
+        /// Reads and conditional writes tried.
+        tries: u32,
+    },
 }
 
 /// Daily aggregates for a ticker over a window, oldest first; empty when there are none.
@@ -249,13 +340,45 @@ pub enum MarketError {
     /// pointing at another host, which would leak the key).
     #[error("market data provider broke protocol: {0}")]
     Protocol(String),
-    /// The plan's request quota is spent (429, or our own limiter said so first): not a failure,
-    /// a wait. `retry_after` is when the quota is expected back.
-    #[error("market request quota spent; retry after {retry_after:?}")]
-    QuotaExceeded {
-        /// How long until a call may go again.
-        retry_after: Duration,
+    /// The market data plan does not cover what was asked (Polygon's 403 `NOT_AUTHORIZED`, e.g.
+    /// a window older than the plan's history): the client's answer, not an incident.
+    #[error("the market data plan does not cover the request: {detail}")]
+    PlanLimit {
+        /// What the provider said, for the logs (never shown to clients).
+        detail: String,
     },
+    /// Not now, later: the quota is spent (429, or the fleet's limiter said so first), another
+    /// instance is fetching the same answer, or the shared store could not be asked. Not a
+    /// failure: the job waits in the queue.
+    #[error("market data must wait {retry_after:?} ({})", cause.as_str())]
+    Wait {
+        /// How long until the job should try again.
+        retry_after: Duration,
+        /// Why.
+        cause: WaitCause,
+    },
+}
+
+/// Why market data must wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitCause {
+    /// The plan's quota is spent, or the gate a 429 closed is shut.
+    Quota,
+    /// Another instance is fetching the same answer right now.
+    Peer,
+    /// The shared store could not be asked: wait rather than risk a call outside the limit.
+    Store,
+}
+
+impl WaitCause {
+    /// As logs and metrics name it (`deferCause`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quota => "quota",
+            Self::Peer => "peer",
+            Self::Store => "store_unavailable",
+        }
+    }
 }
 
 impl MarketError {
@@ -374,6 +497,49 @@ impl<T: TokenAdmin> TokenAdmin for Arc<T> {
     }
 }
 
+impl<T: MarketQuota> MarketQuota for Arc<T> {
+    fn take_slot(&self, key: &str, now: DateTime<Utc>) -> impl Future<Output = Result<Slot, StoreError>> + Send {
+        (**self).take_slot(key, now)
+    }
+
+    fn close_gate(&self, until: DateTime<Utc>) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).close_gate(until)
+    }
+}
+
+impl<T: SharedAnswers> SharedAnswers for Arc<T> {
+    fn answer(
+        &self,
+        key: &AnswerKey,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Vec<Bar>>, StoreError>> + Send {
+        (**self).answer(key, now)
+    }
+
+    fn keep(
+        &self,
+        key: &AnswerKey,
+        bars: &[Bar],
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).keep(key, bars, until)
+    }
+
+    fn take_lease(
+        &self,
+        key: &AnswerKey,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).take_lease(key, holder, now, until)
+    }
+
+    fn release_lease(&self, key: &AnswerKey, holder: &str) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release_lease(key, holder)
+    }
+}
+
 impl<T: MarketData> MarketData for Arc<T> {
     fn daily_bars(
         &self,
@@ -385,30 +551,67 @@ impl<T: MarketData> MarketData for Arc<T> {
 }
 
 /// The time, as the code that asks sees it: the wall clock, or one a test sets. Everything
-/// that decides by the calendar (expiries, windows of a minute) takes one, so tests are exact
-/// without waiting and without paused time (which jumps while a task awaits real I/O).
+/// that decides by the calendar (expiries, windows of a minute, waits for a slot) takes one, so
+/// tests are exact without waiting and without paused time (which jumps while a task awaits
+/// real I/O): a [`Clock::manual`] clock's sleeps move it forward and return at once.
 #[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+pub struct Clock {
+    now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// `Some`: a manual clock, whose sleeps move this time forward.
+    manual: Option<Arc<std::sync::Mutex<DateTime<Utc>>>>,
+}
 
 impl Clock {
     /// The wall clock.
     pub fn system() -> Self {
-        Self(Arc::new(Utc::now))
+        Self::new(Utc::now)
     }
 
-    /// A clock that reads `now`.
+    /// A clock that reads `now` (and sleeps for real).
     pub fn new(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(now))
+        Self {
+            now: Arc::new(now),
+            manual: None,
+        }
     }
 
-    /// A clock stopped at `at`.
+    /// A clock stopped at `at` (and sleeping for real).
     pub fn fixed(at: DateTime<Utc>) -> Self {
         Self::new(move || at)
     }
 
+    /// A clock that starts at `at` and moves only when told to ([`Clock::advance`]) or when
+    /// someone sleeps on it.
+    pub fn manual(at: DateTime<Utc>) -> Self {
+        let time = Arc::new(std::sync::Mutex::new(at));
+        let read = time.clone();
+        Self {
+            now: Arc::new(move || *read.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            manual: Some(time),
+        }
+    }
+
     /// What time it is.
     pub fn now(&self) -> DateTime<Utc> {
-        (self.0)()
+        (self.now)()
+    }
+
+    /// Moves a manual clock forward (nothing on any other).
+    pub fn advance(&self, by: Duration) {
+        if let Some(time) = &self.manual {
+            let mut time = time.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *time += chrono::TimeDelta::from_std(by).unwrap_or(chrono::TimeDelta::MAX);
+        }
+    }
+
+    /// Waits `by`: for real, or on a manual clock by moving it forward.
+    pub async fn sleep(&self, by: Duration) {
+        if self.manual.is_some() {
+            self.advance(by);
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(by).await;
+        }
     }
 }
 

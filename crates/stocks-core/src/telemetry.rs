@@ -42,9 +42,13 @@ pub fn filter(rust_log: Option<&str>) -> EnvFilter {
     }
 }
 
-/// One job's end: the line the outcome metric filters match (`{ $.outcome = "reported" }`).
-pub fn job_done(outcome: &str, attempt: u32) {
-    tracing::info!(target: OUTCOME_TARGET, outcome, attempt, "job done");
+/// One job's end: the line the outcome metric filters match (`{ $.outcome = "reported" }`);
+/// a deferred job's line says why (`deferCause`: `quota`, `peer`, `store_unavailable`).
+pub fn job_done(outcome: &str, defer_cause: Option<&str>, attempt: u32) {
+    match defer_cause {
+        Some(cause) => tracing::info!(target: OUTCOME_TARGET, outcome, deferCause = cause, attempt, "job done"),
+        None => tracing::info!(target: OUTCOME_TARGET, outcome, attempt, "job done"),
+    }
 }
 
 /// Installs the JSON subscriber on stdout. Call once, first thing in `main`.
@@ -126,10 +130,10 @@ mod tests {
     fn outcome_lines_survive_a_warn_log_level() {
         let logged = lines(Some("warn"), || {
             tracing::info!("chatter");
-            job_done("report", 1);
+            job_done("reported", None, 1);
             tracing::warn!("a warning");
         });
-        assert_eq!(outcomes(&logged), ["report"], "{logged:?}");
+        assert_eq!(outcomes(&logged), ["reported"], "{logged:?}");
         assert_eq!(logged.len(), 2, "info from elsewhere stays off: {logged:?}");
         assert_eq!(logged[0]["message"], "job done");
         assert_eq!(logged[0]["attempt"], 1);
@@ -139,12 +143,12 @@ mod tests {
     fn the_default_is_info_and_rust_log_can_still_turn_outcomes_off() {
         let logged = lines(None, || {
             tracing::info!("chatter");
-            job_done("gone", 2);
+            job_done("client_gone", None, 2);
         });
         assert_eq!(logged.len(), 2);
-        let logged = lines(Some("info,stocks::outcome=off"), || job_done("gone", 2));
+        let logged = lines(Some("info,stocks::outcome=off"), || job_done("client_gone", None, 2));
         assert!(outcomes(&logged).is_empty(), "{logged:?}");
-        let logged = lines(Some("not a [valid filter"), || job_done("retry", 1));
+        let logged = lines(Some("not a [valid filter"), || job_done("retry", None, 1));
         assert_eq!(outcomes(&logged), ["retry"], "an invalid RUST_LOG falls back to info");
     }
 }

@@ -24,6 +24,7 @@ use tracing::warn;
 use crate::access::MemoryAccessStore;
 use crate::gateway::Gateway;
 use crate::gateway::journal::{Counters, Stats};
+use crate::mapping::Instances;
 use crate::market::MarketState;
 use crate::queue::LocalQueue;
 
@@ -37,6 +38,8 @@ pub struct LocalApi {
     pub market: Arc<MarketState>,
     /// `--auth tokens`: the access table; `None` with `--auth none`.
     pub tokens: Option<Arc<MemoryAccessStore>>,
+    /// Every worker instance ever started.
+    pub instances: Arc<Instances>,
 }
 
 impl LocalApi {
@@ -63,6 +66,7 @@ impl LocalApi {
             market_requests: Counters::read(&self.market.requests),
             market_throttled: Counters::read(&self.market.throttled),
             deferred: self.queue.deferred(),
+            instances: self.instances.stats(),
         }
     }
 }

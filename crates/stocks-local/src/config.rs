@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings, RateLimit, RetryPolicy};
+use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings, RetryPolicy};
+use stocks_core::domain::Rate;
 use stocks_core::domain::WindowDays;
 use stocks_core::handlers::WorkerSettings;
 use stocks_core::ports::Clock;
@@ -60,8 +61,14 @@ pub struct LocalConfig {
     pub max_receive_count: u32,
     /// Records per worker invocation (SQS allows 1..=10).
     pub batch_size: usize,
-    /// Worker invocations in flight at once (the mapping's maximum concurrency).
-    pub concurrency: usize,
+    /// Worker instances, each its own `Worker` (its own market cache and delivery guard)
+    /// handling one batch at a time, as the SQS mapping's `maximum_concurrency` runs Lambda
+    /// instances (Terraform's `worker_max_concurrency`). They share only what deployed instances
+    /// share: the queue, `@connections` and the market store.
+    pub worker_instances: usize,
+    /// Retire an instance this long after it started and start a fresh one with nothing in it,
+    /// as Lambda recycles environments; `None`: never.
+    pub instance_max_age: Option<Duration>,
     /// API Gateway's frame, message and connection-lifetime limits.
     pub limits: Limits,
     /// Days in the default report window (`REPORT_WINDOW_DAYS`).
@@ -78,10 +85,14 @@ pub struct LocalConfig {
     /// The worker's market cache, as deployed: identical requests coalesced, answers kept
     /// until the next market close.
     pub cache: CacheSettings,
-    /// The demo market's plan (`--market-quota`): beyond it, 429 as Polygon answers.
+    /// The demo market's plan (`--market-plan`): `Basic` is Polygon's free plan — 5 requests a
+    /// minute, two years of history — and turns the fleet's limiter on at its rate.
+    pub market_plan: MarketPlan,
+    /// The demo market's quota (`--market-quota`), over the plan's: beyond it, 429 as Polygon
+    /// answers.
     pub market_quota: Option<PerPeriod>,
-    /// The worker's quota gate: its own limiter (`POLYGON_REQUESTS_PER_MINUTE` in Lambda) and
-    /// the wait after a 429 that says nothing (`QUOTA_DEFER_SECS`).
+    /// The fleet's quota: its limiter (`POLYGON_REQUESTS_PER_MINUTE` deployed; over the plan's
+    /// rate) and the wait after a 429 that says nothing (`QUOTA_DEFER_SECS`).
     pub quota: QuotaSettings,
     /// `MAX_JOB_AGE_SECS`: the longest a job waits for market quota.
     pub max_job_age: Duration,
@@ -90,6 +101,38 @@ pub struct LocalConfig {
     /// The time API Gateway stamps on events (`requestTimeEpoch`, `connectedAt`): the wall
     /// clock, or a test's, so a test of a per-minute rate need not dodge a minute's end.
     pub clock: Clock,
+}
+
+/// The demo market's plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MarketPlan {
+    /// No limits: every request answered.
+    #[default]
+    Unlimited,
+    /// Polygon's free plan: 5 requests a minute, and two years of daily history (an older
+    /// window is refused with Polygon's 403 `NOT_AUTHORIZED`).
+    Basic,
+}
+
+impl MarketPlan {
+    /// The plan's requests per period.
+    pub fn quota(self) -> Option<PerPeriod> {
+        match self {
+            Self::Unlimited => None,
+            Self::Basic => Some(PerPeriod {
+                requests: 5,
+                period: Duration::from_secs(60),
+            }),
+        }
+    }
+
+    /// How far back the plan's history goes, in months.
+    pub fn history_months(self) -> Option<u32> {
+        match self {
+            Self::Unlimited => None,
+            Self::Basic => Some(24),
+        }
+    }
 }
 
 /// `N` requests per `period`: `5/min`, `5/2s`, `100/s`, `300/5m`.
@@ -119,10 +162,10 @@ impl PerPeriod {
         Ok(Self { requests, period })
     }
 
-    /// As the worker's own limiter.
-    pub fn rate(self) -> RateLimit {
-        RateLimit {
-            requests: f64::from(self.requests),
+    /// As the fleet's limiter.
+    pub fn rate(self) -> Rate {
+        Rate {
+            calls: self.requests,
             per: self.period,
         }
     }
@@ -148,7 +191,8 @@ impl Default for LocalConfig {
             visibility_timeout: Duration::from_secs(10),
             max_receive_count: 3,
             batch_size: 10,
-            concurrency: 5,
+            worker_instances: 2,
+            instance_max_age: None,
             limits: Limits::default(),
             window_days: WindowDays::DEFAULT,
             fault_rate: 0.0,
@@ -160,6 +204,7 @@ impl Default for LocalConfig {
                 ..RetryPolicy::default()
             },
             cache: CacheSettings::default(),
+            market_plan: MarketPlan::Unlimited,
             market_quota: None,
             quota: QuotaSettings::default(),
             max_job_age: WorkerSettings::DEFAULT_MAX_JOB_AGE,
@@ -170,6 +215,17 @@ impl Default for LocalConfig {
 }
 
 impl LocalConfig {
+    /// The demo market's quota: `--market-quota`, else the plan's.
+    pub fn demo_quota(&self) -> Option<PerPeriod> {
+        self.market_quota.or(self.market_plan.quota())
+    }
+
+    /// The fleet's limiter: `--polygon-rate`, else the plan's rate (as Terraform's default
+    /// `polygon_requests_per_minute = 5` has it deployed).
+    pub fn fleet_rate(&self) -> Option<Rate> {
+        self.quota.rate.or(self.market_plan.quota().map(PerPeriod::rate))
+    }
+
     /// Refuses what the deployed service would refuse: the same bounds as the Lambdas'
     /// environment (`stocks_core::config`) and Terraform's validations, from the same constants.
     pub fn check(&self) -> Result<(), StartError> {
@@ -219,6 +275,11 @@ impl LocalConfig {
                 "the batch size",
                 (1..=10).contains(&self.batch_size),
                 "1 to 10, as SQS allows".to_owned(),
+            ),
+            (
+                "the worker instances (worker_max_concurrency)",
+                (2..=1000).contains(&self.worker_instances),
+                "2 to 1000, as an SQS mapping allows".to_owned(),
             ),
         ];
         match checks.into_iter().find(|(_, ok, _)| !ok) {

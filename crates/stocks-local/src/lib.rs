@@ -44,22 +44,24 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use stocks_core::adapters::{
-    ApiGatewayConnections, ApiKey, MarketCache, PolygonClient, SqsQueue, loopback_sdk_config, sdk_config,
+    ApiGatewayConnections, ApiKey, MarketCache, MemoryMarketStore, PolygonClient, SharedMarket, SqsQueue,
+    loopback_sdk_config, sdk_config,
 };
 use stocks_core::handlers::{Ingress, Worker, WorkerSettings};
 use stocks_core::ports::CallbackUrl;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{AuthMode, Limits, LocalConfig, MarketMode, PerPeriod, QueueMode, StartError};
+pub use config::{AuthMode, Limits, LocalConfig, MarketMode, MarketPlan, PerPeriod, QueueMode, StartError};
 pub use gateway::journal::{Disconnect, RequestRecord, Stats};
 use gateway::{Gateway, management, socket};
+pub use mapping::InstanceStats;
 use market::{Faults, MarketState};
 use queue::{LocalQueue, MemoryQueue, QueueSettings};
 
 /// The line printed when ready; scripts wait for it.
 pub fn ready_line(addr: SocketAddr, config: &LocalConfig) -> String {
-    let market = match (&config.market, config.market_quota) {
+    let market = match (&config.market, config.demo_quota()) {
         (MarketMode::Demo, None) => "demo — synthetic prices, not real quotes".to_owned(),
         (MarketMode::Demo, Some(quota)) => format!("demo — synthetic prices, not real quotes, quota {quota}"),
         (MarketMode::Polygon { .. }, _) => "polygon — real data".to_owned(),
@@ -133,19 +135,38 @@ impl Stack {
             MarketMode::Demo => (base.clone(), ApiKey::new("demo").ok_or(StartError::Key)?),
             MarketMode::Polygon { base_url, key } => (base_url.clone(), key.clone()),
         };
+        // What the fleet shares: one market store for every instance, as one table deployed.
+        let store = Arc::new(MemoryMarketStore::new(config.fleet_rate()));
         let polygon = PolygonClient::new(&market_base, &key, config.retry)
             .map_err(StartError::Polygon)?
-            .with_quota(config.quota);
-        let worker = Arc::new(Worker::new(
-            MarketCache::new(polygon, config.cache),
-            connections.clone(),
-            queue.clone(),
-            queue.clone(),
-            WorkerSettings {
+            .with_quota(store.clone(), config.quota);
+        let start_instance: mapping::StartInstance = {
+            let (connections, queue) = (connections.clone(), queue.clone());
+            let settings = WorkerSettings {
                 max_job_age: config.max_job_age,
                 ..WorkerSettings::new(callback.clone(), config.max_receive_count)
-            },
-        ));
+            };
+            let cache = config.cache;
+            Box::new(move || {
+                // Each instance its own Polygon client (and request count) and first-level cache.
+                let polygon = polygon.for_instance();
+                let market_requests = polygon.request_counter();
+                let worker = Worker::new(
+                    MarketCache::new(
+                        SharedMarket::new(polygon, store.clone()).keeping(cache.entries > 0),
+                        cache,
+                    ),
+                    connections.clone(),
+                    queue.clone(),
+                    queue.clone(),
+                    settings.clone(),
+                );
+                mapping::Instance {
+                    function: Arc::new(worker),
+                    market_requests,
+                }
+            })
+        };
         // With --auth tokens, the real authorizer and the real ingress rate check, over memory.
         let tokens = (config.auth == AuthMode::Tokens).then(|| Arc::new(access::MemoryAccessStore::default()));
         let ingress = Ingress::new(
@@ -163,8 +184,16 @@ impl Stack {
                 config.retry.request_timeout + Duration::from_secs(1),
             ),
             config.market_latency,
-            config.market_quota,
+            config.demo_quota(),
+            config.market_plan.history_months(),
         ));
+        let mapping = mapping::Mapping::new(
+            queue.clone(),
+            start_instance,
+            config.batch_size,
+            config.worker_instances,
+            config.instance_max_age,
+        );
         let gateway = Arc::new(Gateway::new(gateway::Wiring {
             stage: config.stage.clone(),
             domain: addr.to_string(),
@@ -176,12 +205,12 @@ impl Stack {
         }));
         let api = Arc::new(admin::LocalApi {
             gateway: gateway.clone(),
-            queue: queue.clone(),
+            queue,
             market: market.clone(),
             tokens,
+            instances: mapping.registry(),
         });
         let app = router(&config, gateway, api, market);
-        let mapping = mapping::Mapping::new(queue, worker, config.batch_size, config.concurrency);
         Ok(Self {
             listener,
             app,

@@ -263,12 +263,21 @@ impl FixedWindow {
     }
 }
 
-/// What the market endpoint needs: its faults, its quota, its counters.
+/// Polygon's words when a plan does not cover a window.
+pub const PLAN_MESSAGE: &str =
+    "Your plan doesn't include this data timeframe. Please upgrade your plan at https://polygon.io/pricing";
+
+/// What the market endpoint needs: its faults, its quota, its plan's history, its counters.
 pub struct MarketState {
+    /// The failures it is told to produce.
     pub faults: Faults,
     /// Added to every answer, to look like a network away (and to let clients leave first).
     pub latency: Duration,
+    /// Requests per fixed window, beyond which it answers 429.
     pub quota: Option<FixedWindow>,
+    /// How many months back the plan reaches: an older `from` is refused with 403
+    /// `NOT_AUTHORIZED`, as Polygon refuses it.
+    pub history_months: Option<u32>,
     /// Requests answered, whatever the answer.
     pub requests: AtomicU64,
     /// Of those, 429s for the quota (fault-injected 429s not counted).
@@ -276,11 +285,13 @@ pub struct MarketState {
 }
 
 impl MarketState {
-    pub fn new(faults: Faults, latency: Duration, quota: Option<PerPeriod>) -> Self {
+    /// A market with these faults, latency, quota and history.
+    pub fn new(faults: Faults, latency: Duration, quota: Option<PerPeriod>, history_months: Option<u32>) -> Self {
         Self {
             faults,
             latency,
             quota: quota.map(FixedWindow::new),
+            history_months,
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
         }
@@ -338,6 +349,20 @@ pub async fn aggregates(
     let (Some(from), Some(to)) = (parse_date(&from), parse_date(&to)) else {
         return polygon_error(StatusCode::BAD_REQUEST, &request_id, "from and to must be YYYY-MM-DD");
     };
+    if let Some(months) = market.history_months
+        && Utc::now()
+            .date_naive()
+            .checked_sub_months(chrono::Months::new(months))
+            .is_some_and(|earliest| from < earliest)
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(
+                serde_json::json!({"status": "NOT_AUTHORIZED", "request_id": request_id, "message": PLAN_MESSAGE}),
+            ),
+        )
+            .into_response();
+    }
     // Polygon matches symbols case-sensitively; an invalid one is simply unknown.
     let ticker_ok = Ticker::parse(&ticker).is_ok_and(|t| t.as_str() == ticker);
     let mut bars = if ticker_ok && from <= to {

@@ -98,8 +98,9 @@ impl MotoServer {
         aws_sdk_dynamodb::Client::new(&self.sdk_config())
     }
 
-    /// An access table as Terraform creates it: partition key `pk` (string), on demand.
-    pub async fn access_table(&self, name: &str) -> aws_sdk_dynamodb::Client {
+    /// A table as Terraform creates the access and market tables: partition key `pk`
+    /// (string), on demand.
+    pub async fn table(&self, name: &str) -> aws_sdk_dynamodb::Client {
         use aws_sdk_dynamodb::types::{
             AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
         };

@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use stocks_core::adapters::{ApiKey, CacheSettings, QuotaSettings};
 use stocks_core::domain::WindowDays;
-use stocks_local::{AuthMode, Limits, LocalConfig, MarketMode, PerPeriod, QueueMode};
+use stocks_local::{AuthMode, Limits, LocalConfig, MarketMode, MarketPlan, PerPeriod, QueueMode};
 
-use crate::cli::{Auth, LocalArgs, Market, Queue};
+use crate::cli::{Auth, LocalArgs, Market, Plan, Queue};
 
 /// The configuration the flags describe.
 pub fn config(args: &LocalArgs) -> Result<LocalConfig> {
@@ -41,7 +41,8 @@ pub fn config(args: &LocalArgs) -> Result<LocalConfig> {
         visibility_timeout: Duration::from_secs(args.visibility_timeout),
         max_receive_count: args.max_receive_count,
         batch_size: usize::from(args.batch_size),
-        concurrency: usize::from(args.concurrency),
+        worker_instances: usize::from(args.worker_instances),
+        instance_max_age: args.instance_max_age,
         limits: Limits {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             max_lifetime: Duration::from_secs(args.max_lifetime),
@@ -54,6 +55,10 @@ pub fn config(args: &LocalArgs) -> Result<LocalConfig> {
         cache: CacheSettings {
             entries: usize::try_from(args.market_cache_entries).context("--market-cache-entries is too large")?,
             ..defaults.cache
+        },
+        market_plan: match args.market_plan {
+            Plan::Unlimited => MarketPlan::Unlimited,
+            Plan::Basic => MarketPlan::Basic,
         },
         market_quota: args.market_quota,
         quota: QuotaSettings {
@@ -111,8 +116,12 @@ mod tests {
         assert_eq!(config.limits.idle_timeout, CONNECTION_IDLE_TIMEOUT, "API Gateway's");
         assert_eq!(config.limits.max_lifetime, CONNECTION_MAX_LIFETIME, "API Gateway's");
         assert_eq!(
-            (config.max_receive_count, config.batch_size, config.concurrency),
-            (defaults.max_receive_count, defaults.batch_size, defaults.concurrency)
+            (config.max_receive_count, config.batch_size, config.worker_instances),
+            (
+                defaults.max_receive_count,
+                defaults.batch_size,
+                defaults.worker_instances
+            )
         );
         assert_eq!(config.visibility_timeout, defaults.visibility_timeout);
         assert_eq!(config.window_days, defaults.window_days);
@@ -139,10 +148,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.market_quota, Some(PerPeriod::parse("5/2s").unwrap()));
-        assert_eq!(
-            config.quota.rate,
-            Some(stocks_core::adapters::RateLimit::per_minute(5.0))
-        );
+        assert_eq!(config.quota.rate, Some(stocks_core::domain::Rate::per_minute(5)));
         assert_eq!(config.quota.defer_without_retry_after, Duration::from_secs(30));
         assert_eq!(config.max_job_age, Duration::from_secs(600));
         assert!(config_for(&["stocksctl", "local", "--market-quota", "lots"]).is_err());

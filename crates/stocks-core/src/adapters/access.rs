@@ -20,11 +20,12 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
+use super::dynamo::{self, Failure, n, s};
 use super::system::{issue_token, now_millis};
 use crate::domain::{NewToken, Token, TokenHash, TokenId, TokenRecord};
 use crate::ports::{AccessError, AccessStore, RateDecision, TokenAdmin, TokenAdminError};
@@ -49,14 +50,6 @@ fn name_pk(name: &str) -> String {
 
 fn rate_pk(token_id: &TokenId, minute: i64) -> String {
     format!("rate#{token_id}#{minute}")
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 impl DynamoAccessStore {
@@ -322,18 +315,12 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let code = err.as_service_error().and_then(|e| e.code()).unwrap_or_default();
     let table = table.to_owned();
-    let source = DisplayErrorContext(&err).to_string().into();
-    match code {
-        "ResourceNotFoundException" => AccessError::NoSuchTable { table },
-        "AccessDeniedException" | "UnrecognizedClientException" | "KMSAccessDeniedException" => {
-            AccessError::AccessDenied { table, source }
-        }
-        _ if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => {
-            AccessError::Unreachable { table, source }
-        }
-        _ => AccessError::Refused { table, source },
+    match dynamo::classify(err) {
+        Failure::NoSuchTable => AccessError::NoSuchTable { table },
+        Failure::AccessDenied(source) => AccessError::AccessDenied { table, source },
+        Failure::Unreachable(source) => AccessError::Unreachable { table, source },
+        Failure::Refused(source) => AccessError::Refused { table, source },
     }
 }
 

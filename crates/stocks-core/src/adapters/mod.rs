@@ -3,7 +3,12 @@
 //! - [`SqsQueue`] — aws-sdk-sqs: the jobs queue (ingress), the DLQ (worker), and the polling
 //!   and moving the local stack and `stocksctl dlq` need. The only SQS code there is.
 //! - [`ApiGatewayConnections`] — aws-sdk-apigatewaymanagement: `@connections` post/delete.
-//! - [`PolygonClient`] — reqwest + rustls: Polygon daily aggregates, through a [`QuotaGate`].
+//! - [`PolygonClient`] — reqwest + rustls: Polygon daily aggregates, every request through the
+//!   fleet's quota ([`crate::ports::MarketQuota`]).
+//! - [`SharedMarket`] — answers shared by the worker fleet, and one market call for identical
+//!   requests on different instances ([`crate::ports::SharedAnswers`]).
+//! - [`DynamoMarketStore`] / [`MemoryMarketStore`] / [`FleetStore`] — the store the fleet
+//!   shares for both: a DynamoDB table, or memory.
 //! - [`read_api_key`] — the Polygon key from SSM Parameter Store.
 //! - [`DynamoAccessStore`] — aws-sdk-dynamodb: tokens ([`crate::ports::TokenAdmin`]) and
 //!   per-token rate counters ([`crate::ports::AccessStore`]).
@@ -18,9 +23,11 @@
 mod access;
 mod apigw;
 mod aws;
+mod dynamo;
 mod market_cache;
+mod market_store;
 mod polygon;
-mod quota;
+mod shared_market;
 mod sqs;
 mod ssm;
 mod system;
@@ -32,11 +39,12 @@ pub use aws::{
     timeouts as aws_timeouts,
 };
 pub use market_cache::{CacheSettings, CacheStats, MarketCache};
+pub use market_store::{DynamoMarketStore, FleetStore, MemoryMarketStore, QuotaSettings};
 pub use polygon::{
     AggregatesPage, ApiKey, DEFAULT_BASE_URL as POLYGON_BASE_URL, FETCH_BUDGET, PolygonClient, PolygonSetupError,
-    RetryPolicy, WORKER_MIN_TIMEOUT,
+    RetryPolicy, STORE_RETRY, TURN_WAIT, Unlimited, WORKER_MIN_TIMEOUT,
 };
-pub use quota::{Admission, GateState, QuotaGate, QuotaSettings, RateLimit};
+pub use shared_market::{LEASE, PEER_RETRY, PEER_WAIT, SharedMarket};
 pub use sqs::{MoveTask, QueueDepth, SqsQueue, Walk, move_tasks, start_move_task};
 pub use ssm::{SsmError, read_api_key};
 pub use system::{issue_token, now_millis};

@@ -11,10 +11,18 @@
 //! - One fetch — every page and every retry — fits a total time budget that keeps the worker well
 //!   within its Lambda timeout: it is checked before every request, and no request may run past
 //!   it.
-//! - Every request passes the instance's [`QuotaGate`] first. A 429 closes the gate (so no
-//!   other record calls the market) and becomes [`MarketError::QuotaExceeded`] — unless its
-//!   `Retry-After` is short enough to wait out inside this fetch, which then tries again.
+//! - Every request takes a slot from the fleet's quota ([`MarketQuota`]) first: it starts only
+//!   when the fleet's limiter allows it and no 429 has closed the gate. A slot a few seconds away
+//!   is waited for here; a later one becomes [`MarketError::Wait`] and the job waits in the queue.
+//!   The store being unreachable is a wait too: never a call outside the limit.
+//! - A 429 closes the gate for the whole fleet until its `Retry-After` (or the default), and
+//!   becomes a wait — unless that is short enough to wait out inside this fetch, which then
+//!   tries again.
+//! - A 403 `NOT_AUTHORIZED` is the plan refusing the window ([`MarketError::PlanLimit`], the
+//!   client's answer); any other 401/403 is our key's fault ([`MarketError::Rejected`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
@@ -23,9 +31,9 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use super::quota::{QuotaGate, QuotaSettings};
-use crate::domain::{Bar, DateWindow, Ticker};
-use crate::ports::{MarketData, MarketError};
+use super::market_store::QuotaSettings;
+use crate::domain::{AnswerKey, Bar, DateWindow, Slot, Ticker};
+use crate::ports::{Clock, MarketData, MarketError, MarketQuota, StoreError, WaitCause, error_chain};
 
 /// Polygon's production endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.polygon.io";
@@ -160,14 +168,40 @@ pub enum PolygonSetupError {
 /// than this means a `next_url` loop.
 const MAX_PAGES: usize = 20;
 
-/// The Polygon aggregates API.
+/// The longest a call waits inside the invocation for a slot of the fleet's quota before the job
+/// is deferred instead (less when the fetch's own budget ends sooner): a deferred job waits in
+/// the queue for free, a waiting one costs Lambda time.
+pub const TURN_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a job waits when the shared store could not be asked.
+pub const STORE_RETRY: Duration = Duration::from_secs(5);
+
+/// The fleet's quota of a worker with no store of its own choosing: no limiter, no gate shared.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unlimited;
+
+impl MarketQuota for Unlimited {
+    async fn take_slot(&self, _: &str, _: chrono::DateTime<chrono::Utc>) -> Result<Slot, StoreError> {
+        Ok(Slot::Start)
+    }
+
+    async fn close_gate(&self, _: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// The Polygon aggregates API, through the fleet's quota `Q`.
 #[derive(Clone, Debug)]
-pub struct PolygonClient {
+pub struct PolygonClient<Q = Unlimited> {
     http: reqwest::Client,
     base: Url,
     policy: RetryPolicy,
-    /// Shared by every clone: one gate per instance.
-    gate: std::sync::Arc<QuotaGate>,
+    quota: Q,
+    /// How long the gate stays closed after a 429 that names no time.
+    defer_without_retry_after: Duration,
+    clock: Clock,
+    /// HTTP requests made, over every clone: what this instance spent of the plan.
+    requests: Arc<AtomicU64>,
 }
 
 impl PolygonClient {
@@ -191,19 +225,103 @@ impl PolygonClient {
             http,
             base,
             policy,
-            gate: std::sync::Arc::new(QuotaGate::default()),
+            quota: Unlimited,
+            defer_without_retry_after: QuotaSettings::DEFAULT_DEFER,
+            clock: Clock::system(),
+            requests: Arc::new(AtomicU64::new(0)),
         })
     }
+}
 
-    /// With a quota gate of these settings (the default has no limiter of its own).
-    pub fn with_quota(mut self, settings: QuotaSettings) -> Self {
-        self.gate = std::sync::Arc::new(QuotaGate::new(settings));
+impl<Q: MarketQuota> PolygonClient<Q> {
+    /// Through the fleet's quota `quota`; a 429 without `Retry-After` closes its gate for
+    /// `settings.defer_without_retry_after`.
+    pub fn with_quota<R: MarketQuota>(self, quota: R, settings: QuotaSettings) -> PolygonClient<R> {
+        PolygonClient {
+            http: self.http,
+            base: self.base,
+            policy: self.policy,
+            quota,
+            defer_without_retry_after: settings.defer_without_retry_after,
+            clock: self.clock,
+            requests: self.requests,
+        }
+    }
+
+    /// With this clock for the quota's ledger (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 
-    /// The instance's quota gate.
-    pub fn quota(&self) -> &QuotaGate {
-        &self.gate
+    /// The same client for another worker instance: the same settings and quota, its own
+    /// request count.
+    pub fn for_instance(&self) -> Self
+    where
+        Q: Clone,
+    {
+        Self {
+            requests: Arc::new(AtomicU64::new(0)),
+            ..self.clone()
+        }
+    }
+
+    /// HTTP requests made so far, by this client and its clones.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The counter behind [`PolygonClient::requests`], to read after the client is moved.
+    pub fn request_counter(&self) -> Arc<AtomicU64> {
+        self.requests.clone()
+    }
+
+    /// A slot of the fleet's quota for one request fetching `key`: at once, or after a wait of
+    /// at most [`TURN_WAIT`] inside `deadline`; otherwise how long the job should wait.
+    async fn slot(&self, key: &str, deadline: Instant) -> Result<(), MarketError> {
+        loop {
+            let now = self.clock.now();
+            let until = match self.quota.take_slot(key, now).await {
+                Ok(Slot::Start) => return Ok(()),
+                Ok(Slot::WaitUntil(until)) => until,
+                // A closed gate is never waited at: the job waits in the queue.
+                Ok(Slot::Closed(until)) => {
+                    return Err(MarketError::Wait {
+                        retry_after: (until - now).to_std().unwrap_or(Duration::ZERO),
+                        cause: WaitCause::Quota,
+                    });
+                }
+                Err(err) => {
+                    warn!(error = %error_chain(&err), "cannot reach the market quota; the job waits");
+                    return Err(MarketError::Wait {
+                        retry_after: STORE_RETRY,
+                        cause: WaitCause::Store,
+                    });
+                }
+            };
+            let wait = (until - now).to_std().unwrap_or(Duration::ZERO);
+            if wait > TURN_WAIT || Instant::now() + wait >= deadline {
+                return Err(MarketError::Wait {
+                    retry_after: wait,
+                    cause: WaitCause::Quota,
+                });
+            }
+            debug!(
+                wait_ms = wait.as_millis() as u64,
+                "waiting for a slot of the market quota"
+            );
+            self.clock.sleep(wait).await;
+        }
+    }
+
+    /// A 429: the gate closes for the whole fleet. Returns how long.
+    async fn throttled(&self, retry_after: Option<Duration>) -> Duration {
+        let wait = retry_after.unwrap_or(self.defer_without_retry_after);
+        let until = self.clock.now() + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
+        if let Err(err) = self.quota.close_gate(until).await {
+            warn!(error = %error_chain(&err), "could not close the market quota's gate for the fleet");
+        }
+        wait
     }
 
     /// `{base}/v2/aggs/ticker/{T}/range/1/day/{from}/{to}?adjusted=true&sort=asc&limit=50000`.
@@ -241,7 +359,7 @@ impl PolygonClient {
     }
 
     /// One page, with retries, inside what is left of the fetch's budget.
-    async fn page(&self, url: &Url, deadline: Instant, pages: usize) -> Result<AggregatesPage, MarketError> {
+    async fn page(&self, key: &str, url: &Url, deadline: Instant, pages: usize) -> Result<AggregatesPage, MarketError> {
         let mut attempt = 0;
         let mut last = String::new();
         // A 429 is waited out inside the fetch at most once: every try spends quota.
@@ -258,14 +376,10 @@ impl PolygonClient {
                     },
                 });
             }
-            let mut admission = Some(
-                self.gate
-                    .admit(deadline)
-                    .await
-                    .map_err(|wait| MarketError::QuotaExceeded { retry_after: wait })?,
-            );
+            self.slot(key, deadline).await?;
             attempt += 1;
-            // Waiting for a turn at the gate may have used some of the budget.
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            // Waiting for a slot may have used some of the budget.
             let left = deadline.saturating_duration_since(Instant::now());
             let request = self
                 .http
@@ -276,32 +390,28 @@ impl PolygonClient {
                 Ok(response) => {
                     let status = response.status();
                     if status == StatusCode::TOO_MANY_REQUESTS {
-                        let closed_for = self.gate.throttled(retry_after(response.headers()));
-                        drop(admission.take());
+                        let closed_for = self.throttled(retry_after(response.headers())).await;
                         let waits_here = !waited_for_quota
                             && attempt < self.policy.max_attempts
                             && closed_for <= self.policy.max_delay
                             && Instant::now() + closed_for < deadline;
                         if !waits_here {
-                            return Err(MarketError::QuotaExceeded {
+                            return Err(MarketError::Wait {
                                 retry_after: closed_for,
+                                cause: WaitCause::Quota,
                             });
                         }
                         debug!(
                             wait_ms = closed_for.as_millis() as u64,
                             "polygon quota spent; waiting it out"
                         );
-                        tokio::time::sleep(closed_for).await;
+                        self.clock.sleep(closed_for).await;
                         waited_for_quota = true;
                         last = "HTTP 429".to_owned();
                         continue;
                     }
                     if status.is_success() {
-                        let body = response.bytes().await;
-                        if let Some(admission) = admission.take() {
-                            admission.succeeded();
-                        }
-                        match body {
+                        match response.bytes().await {
                             Ok(body) => match serde_json::from_slice::<AggregatesPage>(&body) {
                                 Ok(page) => return Ok(page),
                                 Err(err) => (format!("malformed JSON ({err})"), None),
@@ -310,6 +420,10 @@ impl PolygonClient {
                         }
                     } else if is_transient(status) {
                         (format!("HTTP {}", status.as_u16()), retry_after(response.headers()))
+                    } else if status == StatusCode::FORBIDDEN
+                        && let Some(detail) = plan_refusal(&response.bytes().await.unwrap_or_default())
+                    {
+                        return Err(MarketError::PlanLimit { detail });
                     } else {
                         // 401/403 (bad key, plan limits), 400/404 (our request), 3xx (we do not
                         // follow redirects): retrying cannot change the answer.
@@ -319,8 +433,6 @@ impl PolygonClient {
                     }
                 }
             };
-            // The slot is for the call, not for the backoff after it.
-            drop(admission.take());
             last = failure;
             let unavailable = || MarketError::Unavailable {
                 attempts: attempt,
@@ -341,18 +453,19 @@ impl PolygonClient {
                 return Err(unavailable());
             }
             warn!(attempt, error = %last, delay_ms = delay.as_millis() as u64, "polygon request failed; retrying");
-            tokio::time::sleep(delay).await;
+            self.clock.sleep(delay).await;
         }
     }
 }
 
-impl MarketData for PolygonClient {
+impl<Q: MarketQuota> MarketData for PolygonClient<Q> {
     async fn daily_bars(&self, ticker: &Ticker, window: &DateWindow) -> Result<Vec<Bar>, MarketError> {
         let deadline = Instant::now() + self.policy.budget;
+        let key = AnswerKey::new(ticker, window).to_string();
         let mut url = self.aggregates_url(ticker, window);
         let mut bars = Vec::new();
         for pages in 0..MAX_PAGES {
-            let page = self.page(&url, deadline, pages).await?;
+            let page = self.page(&key, &url, deadline, pages).await?;
             bars.extend(page.results.unwrap_or_default());
             match page.next_url {
                 Some(next) => url = self.next_page(&next)?,
@@ -363,6 +476,24 @@ impl MarketData for PolygonClient {
             "more than {MAX_PAGES} pages of daily bars"
         )))
     }
+}
+
+/// Polygon's words when the plan does not cover a request: a 403 whose body says
+/// `"status": "NOT_AUTHORIZED"` (`Your plan doesn't include this data timeframe.`). Its
+/// `message`, for the logs.
+fn plan_refusal(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Refusal {
+        status: String,
+        #[serde(default)]
+        message: String,
+    }
+    let refusal: Refusal = serde_json::from_slice(body).ok()?;
+    (refusal.status == "NOT_AUTHORIZED").then(|| {
+        let mut message = refusal.message;
+        message.truncate(300);
+        message
+    })
 }
 
 /// Worth another try soon (429 is quota, handled through the gate).

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     QueueUnavailable,
     /// This token's requests for the minute are spent (429).
     RateLimited,
+    /// The market data plan does not cover the window asked for (403, terminal; no DLQ).
+    PlanLimit,
     /// A code this build does not know (a newer server); lets old clients still decode.
     #[serde(other)]
     Unknown,
@@ -49,6 +51,7 @@ impl ErrorCode {
             | Self::Unknown => 400,
             Self::NoResults => 404,
             Self::RateLimited => 429,
+            Self::PlanLimit => 403,
             Self::UpstreamUnavailable | Self::QueueUnavailable => 503,
         }
     }
@@ -65,6 +68,7 @@ impl ErrorCode {
             Self::UpstreamUnavailable => "UPSTREAM_UNAVAILABLE",
             Self::QueueUnavailable => "QUEUE_UNAVAILABLE",
             Self::RateLimited => "RATE_LIMITED",
+            Self::PlanLimit => "PLAN_LIMIT",
             Self::Unknown => "UNKNOWN",
         }
     }
@@ -190,6 +194,17 @@ impl ClientMessage {
         .with_request(request_id, Some(ticker))
     }
 
+    /// PLAN_LIMIT when the market data plan does not cover the window; terminal. The sentence
+    /// says what a plan covers, never what the provider said.
+    pub fn plan_limit(request_id: &str, ticker: &Ticker, window: &DateWindow) -> Self {
+        Self::error(
+            ErrorCode::PlanLimit,
+            "The market data plan behind this service does not cover this window: Polygon's free plan covers the last two years of daily bars. Ask for a more recent window.",
+        )
+        .with_request(request_id, Some(ticker))
+        .with_window(window)
+    }
+
     /// QUEUE_UNAVAILABLE when the accepted request could not be queued; terminal.
     pub fn queue_unavailable(request_id: &str, ticker: &Ticker) -> Self {
         Self::error(
@@ -240,9 +255,10 @@ impl ClientMessage {
         }
     }
 
-    /// Ends the request: a report, NO_RESULTS or a 503. Exactly one per accepted request.
+    /// Ends the request: a report, NO_RESULTS, PLAN_LIMIT or a 503. Exactly one per accepted
+    /// request.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.status_code, 200 | 404 | 503)
+        matches!(self.status_code, 200 | 403 | 404 | 503)
     }
 
     /// The text frame.

@@ -17,7 +17,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 pub use authorize::{Authorizer, AuthorizerResponse, ConnectAuthorizerRequest, Decision, Denial};
 pub use ingress::{Ingress, IngressError, IngressOutcome, NoAccessControl};
 pub use lifecycle::{connect, disconnect};
-pub use worker::{Outcome, Worker, WorkerSettings};
+pub use worker::{Deferral, Outcome, SILENCE_LIMIT, Worker, WorkerSettings};
 
 /// The 200 every WebSocket route answers API Gateway with. Clients never see it (no route
 /// responses are configured); everything they see goes through `@connections`.

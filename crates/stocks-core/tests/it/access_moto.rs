@@ -10,7 +10,7 @@ use stocks_core::ports::{AccessError, AccessStore, RateDecision, TokenAdmin, Tok
 use stocks_testkit::MotoServer;
 
 async fn store(moto: &MotoServer) -> DynamoAccessStore {
-    DynamoAccessStore::new(moto.access_table("stocks-access").await, "stocks-access")
+    DynamoAccessStore::new(moto.table("stocks-access").await, "stocks-access")
 }
 
 fn named(name: &str, rate: u32) -> NewToken {

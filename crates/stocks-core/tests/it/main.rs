@@ -4,6 +4,7 @@
 mod access_moto;
 mod adapters;
 mod authorize;
+mod fleet_store;
 mod hostile;
 mod ingress;
 mod market_cache;

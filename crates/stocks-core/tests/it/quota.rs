@@ -1,16 +1,20 @@
 //! Market quota as a resource to wait for: the worker defers what meets a closed gate, never
 //! lets one 429 become a herd, lets cached answers through, and gives up only past
-//! `MAX_JOB_AGE_SECS`. Through the real Polygon client against wiremock.
+//! `MAX_JOB_AGE_SECS`; a plan that does not cover a window is the client's answer. Through the
+//! real Polygon client against wiremock, over the fleet's store in memory, on a manual clock
+//! (its waits move it forward and return at once).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use serde_json::json;
-use stocks_core::adapters::{ApiKey, CacheSettings, MarketCache, PolygonClient, QuotaSettings, RateLimit, RetryPolicy};
-use stocks_core::domain::{ErrorCode, FailureReason, Job};
+use stocks_core::adapters::{
+    ApiKey, CacheSettings, MarketCache, MemoryMarketStore, PolygonClient, QuotaSettings, RetryPolicy,
+};
+use stocks_core::domain::{ErrorCode, FailureReason, Job, Rate};
 use stocks_core::handlers::{Outcome, Worker, WorkerSettings};
-use stocks_core::ports::{CallbackUrl, MarketData};
+use stocks_core::ports::{CallbackUrl, Clock, MarketData};
 use stocks_testkit::{FakeConnections, FakeDeadLetters, FakeQueue, Journal, job_json, sqs_event, sqs_record};
 use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -26,8 +30,12 @@ fn policy() -> RetryPolicy {
     }
 }
 
+/// The fleet's quota and the client under test.
+type Polygon = PolygonClient<Arc<MemoryMarketStore>>;
+
 struct Harness<M> {
     polygon: MockServer,
+    clock: Clock,
     connections: Arc<FakeConnections>,
     jobs: Arc<FakeQueue>,
     dead_letters: Arc<FakeDeadLetters>,
@@ -36,10 +44,12 @@ struct Harness<M> {
 
 async fn harness_over<M: MarketData>(
     polygon: MockServer,
-    market: impl FnOnce(PolygonClient) -> M,
+    market: impl FnOnce(Polygon) -> M,
     quota: QuotaSettings,
     jobs_failing: bool,
 ) -> Harness<M> {
+    let clock = Clock::manual(Utc::now());
+    let store = Arc::new(MemoryMarketStore::new(quota.rate));
     let journal = Journal::default();
     let connections = Arc::new(FakeConnections::journaled(&journal));
     let jobs = FakeQueue::journaled(&journal);
@@ -47,7 +57,8 @@ async fn harness_over<M: MarketData>(
     let dead_letters = Arc::new(FakeDeadLetters::journaled(&journal));
     let client = PolygonClient::new(&polygon.uri(), &ApiKey::new("k").unwrap(), policy())
         .unwrap()
-        .with_quota(quota);
+        .with_quota(store, quota)
+        .with_clock(clock.clone());
     let worker = Worker::new(
         market(client),
         connections.clone(),
@@ -60,6 +71,7 @@ async fn harness_over<M: MarketData>(
     );
     Harness {
         polygon,
+        clock,
         connections,
         jobs,
         dead_letters,
@@ -67,7 +79,7 @@ async fn harness_over<M: MarketData>(
     }
 }
 
-async fn harness() -> Harness<PolygonClient> {
+async fn harness() -> Harness<Polygon> {
     harness_over(MockServer::start().await, |c| c, QuotaSettings::default(), false).await
 }
 
@@ -185,7 +197,7 @@ async fn while_the_gate_is_closed_no_record_calls_the_market() {
         "each told when the gate reopens"
     );
     // Once it reopens, the market is asked again.
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    h.clock.advance(Duration::from_secs(3));
     h.worker.process(&sqs_record("m9", &fresh("KO", "c9", false), 1)).await;
     assert_eq!(market_calls(&h).await, 2);
 }
@@ -271,7 +283,7 @@ async fn a_job_older_than_max_job_age_is_dead_lettered_quota_exhausted() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].reason, FailureReason::QuotaExhausted);
     assert_eq!(letters[0].body, old, "the job as it was");
-    assert!(letters[0].detail.contains("market quota"), "{}", letters[0].detail);
+    assert!(letters[0].detail.contains("market data"), "{}", letters[0].detail);
     let told = h.connections.messages_to("c1");
     assert_eq!(told.len(), 1, "no queued notice, one terminal message");
     assert_eq!(
@@ -313,7 +325,7 @@ async fn our_own_limiter_closes_the_gate_before_polygon_must() {
         MockServer::start().await,
         |c| c,
         QuotaSettings {
-            rate: Some(RateLimit::per_minute(2.0)),
+            rate: Some(Rate::per_minute(2)),
             ..QuotaSettings::default()
         },
         false,
@@ -343,5 +355,76 @@ async fn our_own_limiter_closes_the_gate_before_polygon_must() {
         "no 429 spent: the third never reached Polygon"
     );
     let (_, delay) = h.jobs.delayed()[0].clone();
-    assert!((30..=33).contains(&delay), "the next token, at 2 a minute: {delay}");
+    let window = Rate::per_minute(2).window().as_secs_f64().ceil() as u32;
+    assert!(
+        (window..=window + window / 10).contains(&delay),
+        "a window after the first start, at 2 a minute: {delay}"
+    );
+}
+
+fn not_authorized() -> ResponseTemplate {
+    ResponseTemplate::new(403).set_body_json(json!({
+        "status": "NOT_AUTHORIZED", "request_id": "r",
+        "message": "Your plan doesn't include this data timeframe. Please upgrade your plan at https://polygon.io/pricing"
+    }))
+}
+
+#[tokio::test]
+async fn a_window_the_plan_does_not_cover_is_the_clients_answer_not_an_incident() {
+    let h = harness().await;
+    answer(&h.polygon, "MSFT", not_authorized()).await;
+    let outcome = h.worker.process(&sqs_record("m1", &fresh("MSFT", "c1", true), 1)).await;
+    assert_eq!(outcome, Outcome::PlanLimit);
+    let told = h.connections.messages_to("c1");
+    assert_eq!(told.len(), 1);
+    assert_eq!((told[0].status_code, told[0].error), (403, Some(ErrorCode::PlanLimit)));
+    assert!(told[0].message.contains("two years"), "{}", told[0].message);
+    assert!(
+        !told[0].message.contains("upgrade"),
+        "Polygon's own words stay in the logs"
+    );
+    assert!(told[0].is_terminal());
+    assert_eq!(h.connections.deleted(), ["c1"], "closed, as after a report");
+    assert!(h.dead_letters.letters().is_empty(), "no DLQ, no alarm");
+    assert_eq!(market_calls(&h).await, 1, "and not retried");
+}
+
+#[tokio::test]
+async fn any_other_403_is_our_keys_fault_and_dead_lettered() {
+    let h = harness().await;
+    answer(
+        &h.polygon,
+        "MSFT",
+        ResponseTemplate::new(403).set_body_json(json!({"status": "ERROR", "error": "Unknown API Key"})),
+    )
+    .await;
+    let outcome = h
+        .worker
+        .process(&sqs_record("m1", &fresh("MSFT", "c1", false), 1))
+        .await;
+    assert_eq!(outcome, Outcome::DeadLettered);
+    assert_eq!(h.dead_letters.letters()[0].reason, FailureReason::UpstreamRejected);
+    assert_eq!(
+        h.connections.messages_to("c1")[0].error,
+        Some(ErrorCode::UpstreamUnavailable)
+    );
+}
+
+#[tokio::test]
+async fn a_silent_client_hears_queued_before_nine_minutes_pass() {
+    let h = harness().await;
+    answer(&h.polygon, "MSFT", too_many(Some(900))).await;
+    // No progress asked, waiting 8 m 50 s: the next wait would outlast API Gateway's patience.
+    let waited = job("MSFT", "c1", false, TimeDelta::seconds(530));
+    assert_eq!(h.worker.process(&sqs_record("m1", &waited, 1)).await, Outcome::Deferred);
+    let told = h.connections.messages_to("c1");
+    assert_eq!(told.len(), 1, "one notice: {told:?}");
+    assert!(told[0].is_queued());
+    let (_, delay) = h.jobs.delayed()[0].clone();
+    assert_eq!(
+        u64::from(delay),
+        stocks_core::handlers::SILENCE_LIMIT.as_secs(),
+        "and it wakes before its client is silent that long again"
+    );
+    assert_eq!(told[0].retry_in_seconds, Some(u64::from(delay)));
 }

@@ -15,7 +15,7 @@ pub const JOURNAL_CAPACITY: usize = 100_000;
 pub const DISCONNECTS_KEPT: usize = 1_000;
 
 /// What `GET /_local/stats` returns.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Open now.
     pub connections: u64,
@@ -38,8 +38,10 @@ pub struct Stats {
     pub market_requests: u64,
     /// Of those, 429s because the `--market-quota` was spent.
     pub market_throttled: u64,
-    /// Jobs the worker sent back to wait for market quota, so far.
+    /// Jobs the worker sent back to wait for market data, so far.
     pub deferred: u64,
+    /// Every worker instance ever started: `id`, `batches`, `market_requests`.
+    pub instances: Vec<crate::mapping::InstanceStats>,
 }
 
 /// The counters behind [`Stats`] (connections and the DLQ are read live).

@@ -5,6 +5,7 @@
 mod apis;
 mod auth;
 mod console;
+mod fleet;
 mod local;
 mod quota;
 mod sqs_mode;

@@ -76,9 +76,16 @@ pub struct LocalArgs {
     #[arg(long, default_value_t = defaults().batch_size as u16, value_parser = clap::value_parser!(u16).range(1..=10))]
     pub batch_size: u16,
 
-    /// Worker invocations in flight at once (the event-source mapping's maximum concurrency).
-    #[arg(long, default_value_t = defaults().concurrency as u16, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub concurrency: u16,
+    /// Worker instances, as the SQS mapping runs Lambda instances (Terraform's
+    /// worker_max_concurrency): each its own worker with its own cache, one batch at a time,
+    /// sharing only the queue, @connections and the market store.
+    #[arg(long, default_value_t = defaults().worker_instances as u16, value_parser = clap::value_parser!(u16).range(2..=1000))]
+    pub worker_instances: u16,
+
+    /// Retire a worker instance this long after it started and start a fresh, empty one, as
+    /// Lambda recycles environments (e.g. 20s, 5m; default: never).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub instance_max_age: Option<std::time::Duration>,
 
     /// Close connections idle for this many seconds (API Gateway: 600).
     #[arg(long, default_value_t = defaults().limits.idle_timeout.as_secs(), value_name = "SECS")]
@@ -109,13 +116,20 @@ pub struct LocalArgs {
     #[arg(long, default_value_t = defaults().cache.entries as u64, value_parser = clap::value_parser!(u64).range(wide(CacheSettings::ENTRIES)))]
     pub market_cache_entries: u64,
 
-    /// The demo market's plan: at most N requests per fixed window of PERIOD, then 429 with
-    /// Retry-After as Polygon answers (e.g. 5/min, the free plan; 5/2s to see it quickly).
+    /// The demo market's plan: `basic` is Polygon's free plan — 5 requests a minute and two
+    /// years of history (an older window gets Polygon's 403 NOT_AUTHORIZED) — and turns the
+    /// fleet's limiter on at its rate, as Terraform's default polygon_requests_per_minute = 5.
+    #[arg(long, value_enum, default_value_t = Plan::Unlimited)]
+    pub market_plan: Plan,
+
+    /// The demo market's quota, over the plan's: at most N requests per fixed window of PERIOD,
+    /// then 429 with Retry-After as Polygon answers (e.g. 5/min; 5/2s to see it quickly).
     #[arg(long, value_name = "N/PERIOD", value_parser = PerPeriod::parse)]
     pub market_quota: Option<PerPeriod>,
 
-    /// The worker's own limiter, as POLYGON_REQUESTS_PER_MINUTE sets it in Lambda: it stops at
-    /// N requests per PERIOD before the market has to say 429 (e.g. 5/min).
+    /// The fleet's limiter, over the plan's rate, as POLYGON_REQUESTS_PER_MINUTE sets it
+    /// deployed: at most N market calls start in any window of PERIOD, whichever instance
+    /// makes them (e.g. 5/min).
     #[arg(long, value_name = "N/PERIOD", value_parser = PerPeriod::parse)]
     pub polygon_rate: Option<PerPeriod>,
 
@@ -133,6 +147,15 @@ pub struct LocalArgs {
     /// as deployed. Create tokens with `stocksctl tokens create --local URL`.
     #[arg(long, value_enum, default_value_t = Auth::None)]
     pub auth: Auth,
+}
+
+/// The demo market's plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Plan {
+    /// No limits.
+    Unlimited,
+    /// Polygon's free plan: 5 requests a minute, two years of history.
+    Basic,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

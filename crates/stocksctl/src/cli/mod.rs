@@ -11,7 +11,7 @@ mod operate;
 mod preflight;
 
 pub use client::{GetArgs, SmokeArgs};
-pub use local::{Auth, LocalArgs, Market, Queue};
+pub use local::{Auth, LocalArgs, Market, Plan, Queue};
 pub use operate::{DlqArgs, DlqCommand, TokensArgs, TokensCommand};
 pub use preflight::{Arch, PreflightArgs};
 

@@ -215,7 +215,7 @@ async fn exchange(req: &GetRequest, spinner: &ProgressBar) -> Exchange {
             // The server said how long: that wait does not count against --timeout.
             deadline = deadline.max(Instant::now() + Duration::from_secs(wait) + req.timeout);
             if table {
-                spinner.suspend(|| eprintln!("queued {ticker}: market quota spent, retrying in {wait} s"));
+                spinner.suspend(|| eprintln!("queued {ticker}: waiting for market data, retrying in {wait} s"));
             }
             spinner.set_message(format!("queued, retrying in {wait} s"));
             continue;

@@ -136,7 +136,7 @@ async fn every_accepted_request_ends_exactly_once_under_faults() {
         },
         // Long enough for the leaving clients to be gone before their answer.
         market_latency: Duration::from_millis(150),
-        concurrency: 10,
+        worker_instances: 10,
         ..stocks_testkit::stack::fast_config()
     })
     .await;

@@ -282,7 +282,8 @@ fn every_command_explains_itself() {
         // on the lines below: something must be said before any `[default]`/`[env]`.
         let lines: Vec<&str> = help.lines().skip_while(|l| *l != "Options:").collect();
         let undocumented: Vec<&str> = (0..lines.len())
-            .filter(|&i| lines[i].trim_start().starts_with('-'))
+            // Options start with `-`; `- value: …` lines list a value's choices.
+            .filter(|&i| lines[i].trim_start().starts_with('-') && !lines[i].trim_start().starts_with("- "))
             .filter(|&i| {
                 let inline = lines[i].trim_start().split_once("  ").map_or("", |(_, d)| d.trim());
                 let below = lines.get(i + 1).map_or("", |l| l.trim());

@@ -258,7 +258,7 @@ async fn the_built_functions_do_their_jobs_under_a_lambda_runtime() {
         .await
         .unwrap();
     // …and the access table, with one token.
-    let access = stocks_core::adapters::DynamoAccessStore::new(moto.access_table(ACCESS_TABLE).await, ACCESS_TABLE);
+    let access = stocks_core::adapters::DynamoAccessStore::new(moto.table(ACCESS_TABLE).await, ACCESS_TABLE);
     let (token, record) = stocks_core::ports::TokenAdmin::create(
         &access,
         &stocks_core::domain::NewToken::new("ci", stocks_core::domain::DEFAULT_RATE_PER_MINUTE).unwrap(),

@@ -95,6 +95,11 @@ fn the_validations_refuse_what_the_functions_refuse() {
         range(WorkerSettings::MAX_JOB_AGE_SECS)
     );
     assert_eq!(bounds(&vars, "quota_defer_seconds"), range(QuotaSettings::DEFER_SECS));
+    let per_minute = QuotaSettings::REQUESTS_PER_MINUTE;
+    assert_eq!(
+        bounds(&vars, "polygon_requests_per_minute"),
+        (u64::from(*per_minute.start()), u64::from(*per_minute.end()))
+    );
     let receives = WorkerSettings::MAX_RECEIVE_COUNT;
     assert_eq!(
         bounds(&vars, "max_receive_count"),

@@ -93,7 +93,7 @@ async fn against_a_local_stack_the_token_is_alone_on_stdout_and_works() {
 #[tokio::test]
 async fn against_a_dynamodb_table_and_errors_in_words() {
     let moto = MotoServer::start();
-    moto.access_table("stocks-access").await;
+    moto.table("stocks-access").await;
     let endpoint = moto.endpoint().to_owned();
     let aws = |rest: &[&str]| {
         let mut all = args(rest);

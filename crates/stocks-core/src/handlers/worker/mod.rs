@@ -7,10 +7,11 @@
 //! |---|---|---|
 //! | bars found | 200 report, then the connection is closed (unless `disconnect:false`) | acked |
 //! | no bars | 404 NO_RESULTS, then closed | acked |
-//! | client gone (410 on the post) | — | acked, counted as `gone` |
+//! | the market data plan does not cover the window (Polygon's 403 `NOT_AUTHORIZED`) | 403 PLAN_LIMIT, then closed | acked (`plan_limit`), no DLQ |
+//! | client gone (410 on the post) | — | acked, counted as `client_gone` |
 //! | market unavailable, not the last attempt | — | failed: SQS redelivers after the visibility timeout |
-//! | market unavailable on the last attempt, or refused (401/403) | 503 UPSTREAM_UNAVAILABLE, then closed | dead-lettered by the worker, acked |
-//! | market quota spent (the gate is closed) | with `progress`: 202 `queued`, `retryInSeconds` | sent again to the jobs queue with `DelaySeconds` and `deferrals + 1`; acked (`deferred`) |
+//! | market unavailable on the last attempt, or our key refused (401, another 403) | 503 UPSTREAM_UNAVAILABLE, then closed | dead-lettered by the worker, acked |
+//! | market data must wait (the fleet's quota, another instance fetching it, the shared store out of reach) | with `progress`, or after nearly 9 silent minutes: 202 `queued`, `retryInSeconds` | sent again to the jobs queue with `DelaySeconds` and `deferrals + 1`; acked (`deferred`) |
 //! | … and the job is older than `MAX_JOB_AGE_SECS` | 503 UPSTREAM_UNAVAILABLE, then closed | dead-lettered (`QUOTA_EXHAUSTED`), acked |
 //! | body is not a job | — | dead-lettered, acked |
 //! | a second delivery of a message this instance finished (SQS is at-least-once) | — | acked, nothing sent; a copy that arrives mid-flight waits, then is acked, or runs itself if the first did not finish |
@@ -20,29 +21,29 @@
 //! send fails on the last attempt the client is told anyway and the record is failed: the
 //! queue's redrive policy then parks it.
 //!
+//! - [`batch`] — the batch plumbing: records at once, the partial-failure response, the
+//!   at-least-once guard, the `job done` line.
 //! - [`deliveries`] — the at-least-once guard (message ids seen here).
-//! - [`deferral`] — how long a job waits for market quota.
+//! - [`deferral`] — how long a job waits, and when its client is told.
 
+mod batch;
 mod deferral;
 mod deliveries;
 
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use futures::future::join_all;
-use tracing::{Instrument, Span, error, field, info, info_span, warn};
+use tracing::{Span, error, info, warn};
 
-pub use deferral::deferral_delay;
-use deliveries::{Deliveries, Seen};
+pub use deferral::{Deferral, SILENCE_LIMIT, deferral_delay};
+use deliveries::Deliveries;
 
 use crate::domain::{ClientMessage, DeadLetter, FailureReason, Job, Report, SeriesBar};
 use crate::ports::{
     CONNECTION_MAX_LIFETIME, CallbackUrl, ConnectionError, Connections, DeadLetters, JobQueue, MarketData, MarketError,
-    error_chain,
+    WaitCause, error_chain,
 };
-use crate::telemetry;
 
 /// What the worker is told at cold start.
 #[derive(Clone, Debug)]
@@ -52,7 +53,7 @@ pub struct WorkerSettings {
     /// `MAX_RECEIVE_COUNT`, equal to the queue's redrive `maxReceiveCount`: the delivery at
     /// which this worker stops leaving retries to SQS and dead-letters the job itself.
     pub max_receive_count: u32,
-    /// `MAX_JOB_AGE_SECS`: the longest a job waits for market quota, counted from the client's
+    /// `MAX_JOB_AGE_SECS`: the longest a job waits for market data, counted from the client's
     /// request, before it is dead-lettered (`QUOTA_EXHAUSTED`). Inside API Gateway's 2-hour
     /// connection lifetime, so a report can still reach its client.
     pub max_job_age: Duration,
@@ -79,7 +80,8 @@ impl WorkerSettings {
 }
 
 /// The SQS-triggered handler, generic over market data, `@connections`, the jobs queue (for
-/// deferrals) and the DLQ.
+/// deferrals) and the DLQ. One per Lambda instance: what it keeps (its market cache, its
+/// delivery guard) it may lose; what the fleet must agree on lives behind `M`'s shared store.
 pub struct Worker<M, C, Q, D> {
     market: M,
     connections: C,
@@ -120,6 +122,8 @@ outcomes! {
     Reported => "reported",
     /// 404 NO_RESULTS delivered.
     NoResults => "no_results",
+    /// 403 PLAN_LIMIT delivered: the market data plan does not cover the window.
+    PlanLimit => "plan_limit",
     /// The client had left (410 Gone); nothing more to do.
     ClientGone => "client_gone",
     /// Parked in the DLQ by the worker (the reason is logged and travels with the job); the
@@ -129,7 +133,8 @@ outcomes! {
     Retry => "retry",
     /// A second delivery of a message this instance already finished: acknowledged, nothing sent.
     Duplicate => "duplicate",
-    /// The market's quota was spent: sent back to the jobs queue to wait, and acknowledged.
+    /// Market data must wait: sent back to the jobs queue to wait, and acknowledged (the
+    /// `job done` line says why in `deferCause`).
     Deferred => "deferred",
 }
 
@@ -139,28 +144,16 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// How many records of a batch ended each way, for the batch's summary line
-/// (`reported=3 deferred=2`; outcomes that did not happen are left out).
-struct Tally([usize; Outcome::ALL.len()]);
-
-impl Tally {
-    fn of(outcomes: &[Outcome]) -> Self {
-        let mut counts = [0; Outcome::ALL.len()];
-        for outcome in outcomes {
-            counts[*outcome as usize] += 1;
-        }
-        Self(counts)
-    }
+/// How one record ended, and, when it was deferred, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Ended {
+    outcome: Outcome,
+    cause: Option<WaitCause>,
 }
 
-impl std::fmt::Display for Tally {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut first = true;
-        for (outcome, count) in Outcome::ALL.iter().zip(self.0).filter(|(_, n)| *n > 0) {
-            write!(f, "{}{outcome}={count}", if first { "" } else { " " })?;
-            first = false;
-        }
-        Ok(())
+impl From<Outcome> for Ended {
+    fn from(outcome: Outcome) -> Self {
+        Self { outcome, cause: None }
     }
 }
 
@@ -180,71 +173,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
         }
     }
 
-    /// The Lambda entry point: only the records to redeliver are reported as failures.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let outcomes = self.process_batch(&event.records).await;
-        let mut response = SqsBatchResponse::default();
-        for (record, outcome) in event.records.iter().zip(&outcomes) {
-            if *outcome == Outcome::Retry {
-                // An empty identifier makes Lambda retry the whole batch, the safe reading of
-                // a record that came without an id.
-                response.add_failure(record.message_id.clone().unwrap_or_default());
-            }
-        }
-        info!(records = event.records.len(), outcomes = %Tally::of(&outcomes), "batch done");
-        response
-    }
-
-    /// Processes records concurrently; outcomes come back in record order.
-    pub async fn process_batch(&self, records: &[SqsMessage]) -> Vec<Outcome> {
-        join_all(records.iter().map(|record| {
-            let span = info_span!(
-                "record",
-                messageId = record.message_id.as_deref().unwrap_or_default(),
-                requestId = field::Empty,
-                connectionId = field::Empty,
-                ticker = field::Empty,
-            );
-            self.process(record).instrument(span)
-        }))
-        .await
-    }
-
-    /// One record, start to finish; always ends with one `job done` line naming its outcome.
-    pub async fn process(&self, record: &SqsMessage) -> Outcome {
-        let attempt = receive_count(record);
-        let id = record.message_id.as_deref().unwrap_or_default();
-        // A record without an id cannot be matched with anything; it is simply handled.
-        if id.is_empty() {
-            let outcome = self.run(record, attempt).await;
-            telemetry::job_done(outcome.as_str(), attempt);
-            return outcome;
-        }
-        let outcome = loop {
-            match self.deliveries.claim(id) {
-                Ok(claim) => {
-                    let outcome = self.run(record, attempt).await;
-                    self.deliveries.release(id, claim, outcome != Outcome::Retry);
-                    break outcome;
-                }
-                Err(Seen::Finished(_)) => break Outcome::Duplicate,
-                // Being handled right now: wait for that. If it finished, this copy is
-                // acknowledged (deleting the message with the newest receipt); if not, this
-                // copy runs itself, since it may carry the final receive count.
-                Err(Seen::InFlight(mut first)) => {
-                    if let Ok(finished) = first.wait_for(Option::is_some).await
-                        && *finished == Some(true)
-                    {
-                        break Outcome::Duplicate;
-                    }
-                }
-            }
-        };
-        telemetry::job_done(outcome.as_str(), attempt);
-        outcome
-    }
-
-    async fn run(&self, record: &SqsMessage, attempt: u32) -> Outcome {
+    async fn run(&self, record: &aws_lambda_events::sqs::SqsMessage, attempt: u32) -> Ended {
         let body = record.body.as_deref().unwrap_or_default();
         let job = match Job::parse(body) {
             Ok(job) => job,
@@ -252,7 +181,8 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
                 error!(attempt, error = %err, "message is not a job this worker can run; dead-lettering it");
                 return self
                     .give_up(None, body, FailureReason::InvalidJob, err.to_string(), attempt)
-                    .await;
+                    .await
+                    .into();
             }
         };
         let span = Span::current();
@@ -274,9 +204,14 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
                     }
                     None => ClientMessage::no_results(&job.request_id, &job.ticker, &window),
                 };
-                self.deliver(&job, &message).await
+                self.deliver(&job, &message).await.into()
             }
-            Err(MarketError::QuotaExceeded { retry_after }) => self.defer(&job, body, retry_after, attempt).await,
+            Err(MarketError::Wait { retry_after, cause }) => self.defer(&job, body, retry_after, cause, attempt).await,
+            Err(MarketError::PlanLimit { detail }) => {
+                info!(detail = %detail, "the market data plan does not cover this window; telling the client");
+                let message = ClientMessage::plan_limit(&job.request_id, &job.ticker, &window);
+                self.deliver(&job, &message).await.into()
+            }
             Err(err) if err.is_transient() && attempt < self.settings.max_receive_count => {
                 warn!(
                     attempt,
@@ -284,7 +219,7 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
                     error = %err,
                     "market data unavailable; leaving the job for SQS to redeliver"
                 );
-                Outcome::Retry
+                Outcome::Retry.into()
             }
             Err(err) => {
                 let reason = if err.is_transient() {
@@ -293,59 +228,9 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
                     FailureReason::UpstreamRejected
                 };
                 error!(attempt, reason = %reason, error = %err, "giving up on the job");
-                self.give_up(Some(&job), body, reason, err.to_string(), attempt).await
-            }
-        }
-    }
-
-    /// The market's quota is spent: the job waits in the jobs queue (`DelaySeconds`) and is
-    /// acknowledged here — unless it has waited longer than `MAX_JOB_AGE_SECS` already.
-    async fn defer(&self, job: &Job, body: &str, retry_after: Duration, attempt: u32) -> Outcome {
-        let age = (Utc::now() - job.enqueued_at).to_std().unwrap_or(Duration::ZERO);
-        if age > self.settings.max_job_age {
-            let detail = format!(
-                "waited {} s for market quota over {} deferrals (MAX_JOB_AGE_SECS is {})",
-                age.as_secs(),
-                job.deferrals,
-                self.settings.max_job_age.as_secs()
-            );
-            error!(
-                deferrals = job.deferrals,
-                age_secs = age.as_secs(),
-                "market quota did not come back in time; giving up on the job"
-            );
-            return self
-                .give_up(Some(job), body, FailureReason::QuotaExhausted, detail, attempt)
-                .await;
-        }
-        let delay = deferral_delay(retry_after, fastrand::f64());
-        if job.progress {
-            let notice = ClientMessage::queued(&job.request_id, &job.ticker, u64::from(delay));
-            match self
-                .connections
-                .post(&self.settings.callback, &job.connection_id, &notice)
-                .await
-            {
-                Ok(()) => {}
-                Err(ConnectionError::Gone) => {
-                    info!("client left while its job waited for market quota");
-                    return Outcome::ClientGone;
-                }
-                Err(err) => warn!(error = %error_chain(&err), "could not tell the client it is queued"),
-            }
-        }
-        match self.jobs.send_delayed(&job.deferred(), delay).await {
-            Ok(()) => {
-                info!(
-                    delay_secs = delay,
-                    deferrals = job.deferrals + 1,
-                    "market quota spent; the job waits in the queue"
-                );
-                Outcome::Deferred
-            }
-            Err(err) => {
-                warn!(error = %error_chain(&err), "could not defer the job; SQS will redeliver it");
-                Outcome::Retry
+                self.give_up(Some(&job), body, reason, err.to_string(), attempt)
+                    .await
+                    .into()
             }
         }
     }
@@ -360,10 +245,10 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
         {
             Ok(()) => {
                 self.hang_up(job).await;
-                if message.status_code == 200 {
-                    Outcome::Reported
-                } else {
-                    Outcome::NoResults
+                match message.status_code {
+                    200 => Outcome::Reported,
+                    403 => Outcome::PlanLimit,
+                    _ => Outcome::NoResults,
                 }
             }
             Err(ConnectionError::Gone) => {
@@ -434,13 +319,4 @@ impl<M: MarketData, C: Connections, Q: JobQueue, D: DeadLetters> Worker<M, C, Q,
             Err(err) => warn!(error = %error_chain(&err), "could not close the connection"),
         }
     }
-}
-
-/// SQS's `ApproximateReceiveCount` (1 on the first delivery).
-fn receive_count(record: &SqsMessage) -> u32 {
-    record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
 }
