@@ -156,7 +156,7 @@ function send(event) {
       return;
     }
     if (msg.statusCode === 202 && msg.message === "queued") {
-      status(`Queued: market quota spent, retrying in ${msg.retryInSeconds} s…`, true);
+      status(`Queued: waiting for market data, retrying in ${msg.retryInSeconds} s…`, true);
     } else if (msg.statusCode === 202) {
       status(`202 accepted (request ${msg.requestId}); waiting for the report…`, true);
     } else if (msg.statusCode === 200) {

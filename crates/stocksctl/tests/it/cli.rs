@@ -182,7 +182,7 @@ async fn get_says_it_is_queued_and_pings_while_the_job_waits_for_quota() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("queued MSFT: market quota spent, retrying in "),
+        stderr.contains("queued MSFT: waiting for market data, retrying in "),
         "{stderr}"
     );
     assert!(
