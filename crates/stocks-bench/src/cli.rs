@@ -1,7 +1,6 @@
 //! The command line: clap types only (doc comments are the `--help`).
 
 use clap::Parser;
-use stocks_local::PerPeriod;
 
 fn parse_paced(s: &str) -> Result<(usize, f64), String> {
     let (clients, rate) = s
@@ -53,28 +52,16 @@ pub struct Cli {
     #[arg(long)]
     pub market_cache: bool,
 
-    /// The quota scenario: CLIENTS tickers asked for at once while the demo market allows
-    /// N per PERIOD (run twice: the worker's gate alone, then with its own limiter too).
-    #[arg(long, default_value = "30@5/2s", value_name = "CLIENTS@N/PERIOD", value_parser = parse_burst)]
-    pub quota_burst: Option<(usize, PerPeriod)>,
-
-    /// Skip the quota scenario.
+    /// Skip the fleet scenarios (they run on the free plan's real 5 requests a minute: about
+    /// seven minutes).
     #[arg(long)]
-    pub no_quota: bool,
+    pub no_fleet: bool,
+
+    /// Skip the market table's cost (needs moto).
+    #[arg(long)]
+    pub no_store: bool,
 
     /// Where to write the JSON results.
     #[arg(long, default_value = "bench/results.json")]
     pub out: std::path::PathBuf,
-}
-
-fn parse_burst(s: &str) -> Result<(usize, PerPeriod), String> {
-    let (clients, quota) = s
-        .split_once('@')
-        .ok_or_else(|| format!("{s:?} is not CLIENTS@N/PERIOD, e.g. 30@5/2s"))?;
-    let clients = clients
-        .parse::<usize>()
-        .ok()
-        .filter(|c| *c > 0)
-        .ok_or_else(|| format!("{s:?}: CLIENTS must be a positive number"))?;
-    Ok((clients, PerPeriod::parse(quota)?))
 }

@@ -9,17 +9,19 @@
 //! - [`e2e`] — send → report through the local stack at several client counts.
 //! - [`handlers`] — the ingress and worker handlers' own cost per request.
 //! - [`lambdas`] — each deployed artefact's zip size, cold-start init time and peak RSS.
-//! - [`quota`] — bursts of distinct tickers on a rate-limited market: wall time, 429s,
-//!   deferrals.
+//! - [`fleet`] — the worker fleet on Polygon's free plan: bursts of distinct tickers on 2 and 4
+//!   instances, recycled instances, many clients asking for a few tickers.
+//! - [`store`] — DynamoDB calls per report on the market table (moto).
 //!
 //! These are benchmarks, run on demand, never timed assertions in tests.
 
 mod cli;
 mod e2e;
 mod handlers;
+mod fleet;
 mod lambdas;
-mod quota;
 mod run;
+mod store;
 
 use std::process::ExitCode;
 

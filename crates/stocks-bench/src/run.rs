@@ -12,7 +12,15 @@ use stocks_local::{LocalConfig, Running};
 use stocks_core::domain::{MAX_RATE_PER_MINUTE, NewToken};
 use stocks_core::ports::TokenAdmin;
 
-use crate::{e2e, handlers, lambdas, quota};
+use crate::{e2e, fleet, handlers, lambdas, store};
+
+/// The fleet scenarios: (tickers or clients, instances, recycle after).
+const FLEET: [(&str, usize, usize, Option<u64>); 4] = [
+    ("burst", 15, 2, None),
+    ("burst", 15, 4, None),
+    ("burst", 15, 4, Some(20)),
+    ("shared", 40, 4, None),
+];
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -27,8 +35,10 @@ pub struct BenchConfig {
     pub invocations: usize,
     /// Let the worker's market cache answer repeats (off: every report asks the market).
     pub market_cache: bool,
-    /// The quota scenario: this many clients against this quota; `None` skips it.
-    pub quota_burst: Option<(usize, stocks_local::PerPeriod)>,
+    /// Run the fleet scenarios.
+    pub fleet: bool,
+    /// Measure the market table's calls per report.
+    pub store: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -38,7 +48,8 @@ pub struct Results {
     pub end_to_end: Vec<e2e::Level>,
     pub handlers: handlers::HandlerCosts,
     pub lambdas: Vec<lambdas::LambdaFigures>,
-    pub quota: Vec<quota::Burst>,
+    pub fleet: Vec<fleet::Burst>,
+    pub market_table: Option<store::StoreCalls>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -92,7 +103,8 @@ impl BenchConfig {
             init_runs: args.init_runs.max(1),
             invocations: args.invocations.max(1),
             market_cache: args.market_cache,
-            quota_burst: args.quota_burst.filter(|_| !args.no_quota),
+            fleet: !args.no_fleet,
+            store: !args.no_store,
         }
     }
 }
@@ -100,7 +112,8 @@ impl BenchConfig {
 pub async fn run(config: &BenchConfig) -> Result<Results, String> {
     let phases = config.clients.len() as u64
         + 1
-        + if config.quota_burst.is_some() { 2 } else { 0 }
+        + if config.fleet { FLEET.len() as u64 } else { 0 }
+        + u64::from(config.store)
         + if config.lambda_dir.is_some() {
             lambdas::FUNCTIONS.len() as u64
         } else {
@@ -173,15 +186,24 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
         }
         None => Vec::new(),
     };
+    let market_table = if config.store {
+        progress.set_message("the market table's calls per report (moto)");
+        let calls = store::measure(&format!("http://{addr}"), 20).await?;
+        progress.inc(1);
+        Some(calls)
+    } else {
+        None
+    };
     let _ = stack.stop().await;
-    let mut quota = Vec::new();
-    if let Some((clients, per)) = config.quota_burst {
-        for limiter in [false, true] {
-            progress.set_message(format!(
-                "quota: {clients} tickers at once on {per}{}",
-                if limiter { ", with the worker's limiter" } else { "" }
-            ));
-            quota.push(quota::burst(clients, per, limiter).await?);
+    let mut fleet_runs = Vec::new();
+    if config.fleet {
+        for (kind, n, instances, age) in FLEET {
+            let scenario = match kind {
+                "burst" => fleet::Scenario::burst(n, instances, age.map(Duration::from_secs)),
+                _ => fleet::Scenario::shared(n, 4, instances),
+            };
+            progress.set_message(scenario.name.clone());
+            fleet_runs.push(fleet::run(&scenario).await?);
             progress.inc(1);
         }
     }
@@ -200,7 +222,8 @@ pub async fn run(config: &BenchConfig) -> Result<Results, String> {
         end_to_end,
         handlers,
         lambdas,
-        quota,
+        fleet: fleet_runs,
+        market_table,
     })
 }
 
@@ -272,24 +295,30 @@ pub fn render(r: &Results) -> String {
         "\nhandlers (in-memory ports): ingress {:.1} µs/request, worker {:.1} µs/record ({} bars each)\n",
         r.handlers.ingress_us_per_request, r.handlers.worker_us_per_record, r.handlers.bars_per_record
     ));
-    if !r.quota.is_empty() {
-        out.push_str("\nquota (N tickers at once on a rate-limited demo market):\n  worker          clients  quota   reports  wall s  bound s  wall/bound  requests  429s  deferrals  dlq\n");
-        for b in &r.quota {
+    if !r.fleet.is_empty() {
+        out.push_str("\nthe worker fleet (free plan: 5 requests a minute, real time):\n  scenario                                                   reports  wall s  bound s  wall/bound  requests  429s  deferrals  dlq  instances\n");
+        for b in &r.fleet {
             out.push_str(&format!(
-                "  {:<14}  {:>7}  {:<6}  {:>7}  {:>6.1}  {:>7.1}  {:>10.2}  {:>8}  {:>4}  {:>9}  {:>3}\n",
-                b.worker,
-                b.clients,
-                b.quota,
+                "  {:<57}  {:>3}/{:<3}  {:>6.1}  {:>7.1}  {:>10.2}  {:>8}  {:>4}  {:>9}  {:>3}  {:>9}\n",
+                b.scenario,
                 b.reports,
+                b.clients,
                 b.wall_seconds,
                 b.bound_seconds,
                 b.wall_over_bound,
                 b.market_requests,
                 b.throttled,
                 b.deferrals,
-                b.dlq
+                b.dlq,
+                b.instances_started
             ));
         }
+    }
+    if let Some(t) = &r.market_table {
+        out.push_str(&format!(
+            "\nthe market table, per report ({} of each): a miss {:.1} reads + {:.1} writes, {:.1} market calls; a hit {:.1} reads + {:.1} writes, {:.1} market calls\n",
+            t.reports_per_kind, t.miss_reads, t.miss_writes, t.miss_market_calls, t.hit_reads, t.hit_writes, t.hit_market_calls
+        ));
     }
     if !r.lambdas.is_empty() {
         out.push_str("\nlambdas:\n  function            zip MiB   init ms (median/max)   peak RSS MiB\n");
