@@ -54,7 +54,6 @@ pub type StartInstance = Box<dyn Fn() -> Instance + Send + Sync>;
 
 /// What one instance did, as `/_local/stats` lists it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct InstanceStats {
     /// 1, 2, … in the order they started.
     pub id: u64,
