@@ -30,7 +30,9 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   dns_suffix = data.aws_partition.current.dns_suffix
-  region     = data.aws_region.current.region
+  # `id` is the region's name in every provider version we accept: 5.x has no `region`
+  # attribute, and 6.x deprecates `name`.
+  region = data.aws_region.current.id
 
   # Where `make build ARCH=...` leaves the zips (cargo lambda build --lambda-dir).
   lambda_zip_dir = coalesce(var.lambda_zip_dir, "${path.module}/../target/lambda/${var.architecture}")

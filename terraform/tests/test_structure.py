@@ -94,7 +94,7 @@ class References(unittest.TestCase):
             self.assertEqual([s["required_version"] for s in module.settings if "required_version" in s], [">= 1.7.0"])
         for module in [M, BOOTSTRAP, LOGGING]:
             providers = [p for s in module.settings for p in s.get("required_providers", [])]
-            self.assertEqual(providers, [{"aws": {"source": "hashicorp/aws", "version": ">= 6.0, < 7.0"}}])
+            self.assertEqual(providers, [{"aws": {"source": "hashicorp/aws", "version": ">= 5.100, < 7.0"}}])
 
     def test_every_output_is_documented(self):
         for name, body in M.outputs.items():
@@ -537,7 +537,7 @@ class ApiGatewayAccount(unittest.TestCase):
         self.assertEqual(account["depends_on"], ["${aws_iam_role_policy_attachment.this}"])
         attachment = LOGGING.resource("aws_iam_role_policy_attachment", "this")
         self.assertTrue(attachment["policy_arn"].endswith(":iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"))
-        self.assertEqual(LOGGING.resource("aws_iam_role", "this")["name"], "${var.role_name_prefix}-${data.aws_region.current.region}")
+        self.assertEqual(LOGGING.resource("aws_iam_role", "this")["name"], "${var.role_name_prefix}-${data.aws_region.current.id}")
 
     def test_access_logs_can_be_turned_off_for_an_account_without_the_role(self):
         self.assertTrue(M.variables["api_gateway_logging"]["default"])

@@ -11,7 +11,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 6.0, < 7.0"
+      version = ">= 5.100, < 7.0"
     }
   }
 }
@@ -41,8 +41,8 @@ data "aws_iam_policy_document" "assume" {
 }
 
 resource "aws_iam_role" "this" {
-  name               = "${var.role_name_prefix}-${data.aws_region.current.region}"
-  description        = "Lets API Gateway write access and execution logs to CloudWatch Logs in ${data.aws_region.current.region}."
+  name               = "${var.role_name_prefix}-${data.aws_region.current.id}"
+  description        = "Lets API Gateway write access and execution logs to CloudWatch Logs in ${data.aws_region.current.id}."
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
