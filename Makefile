@@ -60,8 +60,9 @@ qemu: ## Install qemu-user and an aarch64 glibc (apt-get) when missing, to run a
 		qemu-aarch64 $(QEMU_SYSROOT)/lib/ld-linux-aarch64.so.1 -- qemu-user libc6-arm64-cross
 
 .PHONY: test-terraform
-test-terraform: $(TF_TOOLS) $(CHECKOV) $(SCHEMA_WHEEL) ## terraform fmt, checkov, structure and provider-schema tests, offline
-	TF_PYTHON=$(PY)/tf/bin/python CHECKOV=$(PY)/checkov/bin/checkov \
+test-terraform: $(TF_TOOLS) $(CHECKOV) $(SCHEMA_WHEEL) $(TEST_TOOLS) ## The real Terraform CLI and provider: fmt, validate, terraform test, checkov, an apply on moto
+	TF_PYTHON=$(PY)/tf/bin/python TEST_PYTHON=$(PY)/test/bin/python CHECKOV=$(PY)/checkov/bin/checkov \
+	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
 	AWS_PROVIDER_SCHEMA_WHEEL=$(CURDIR)/$(SCHEMA_WHEEL) scripts/check-terraform.sh
 
 # The zips `make deploy` ships (ARCH, arm64 by default): built as released, checked to be small
@@ -125,25 +126,37 @@ build: $(CARGO_LAMBDA) ## Build the five Lambda zips for ARCH (arm64|x86_64) int
 		--lambda-dir $(call LAMBDA_DIR,$(ARCH)) $(addprefix --package ,$(LAMBDAS))
 	@ls -l $(call LAMBDA_DIR,$(ARCH))/*/bootstrap.zip
 
-# What preflight reads beyond terraform.tfvars and *.auto.tfvars, e.g. TF_VAR_FILES="prod.tfvars".
+# Variable files beyond terraform.tfvars and *.auto.tfvars, e.g. TF_VAR_FILES="prod.tfvars":
+# preflight, deploy, destroy and replay-dlq all read the same ones.
 TF_VAR_FILES ?=
+STOCKSCTL = cargo run --quiet --locked --package stocksctl --
+VAR_FILE_FLAGS = $(foreach f,$(TF_VAR_FILES),--var-file $(abspath $(f)))
+TF_VAR_FILE_ARGS = $(foreach f,$(TF_VAR_FILES),-var-file=$(abspath $(f)))
+# The one region every target uses, resolved once per recipe by `stocksctl region`:
+# terraform.tfvars (and TF_VAR_FILES), else AWS_REGION, else the profile's.
+RESOLVE_REGION = region=$$($(STOCKSCTL) region --terraform "$(TERRAFORM)" $(VAR_FILE_FLAGS)); echo "region: $$region"
+
+.PHONY: region
+region: ## Print the AWS region deploys and operators' commands use, and where it comes from
+	@$(STOCKSCTL) region --terraform "$(TERRAFORM)" $(VAR_FILE_FLAGS)
 
 .PHONY: preflight
-preflight: ## Check what a deploy needs (Terraform, Rust target, AWS credentials, SSM key, API logging role)
-	cargo run --locked --package stocksctl -- preflight --arch $(ARCH) --terraform "$(TERRAFORM)" \
-		$(foreach f,$(TF_VAR_FILES),--var-file $(f))
+preflight: ## Check what a deploy needs (region, Terraform, Rust target, Python venv, AWS credentials, SSM key and its KMS key, API logging role)
+	$(STOCKSCTL) preflight --arch $(ARCH) --terraform "$(TERRAFORM)" --python "$(PYTHON)" $(VAR_FILE_FLAGS)
 
 .PHONY: deploy
 deploy: ## Preflight, build, then terraform init + apply; prints the wss:// URL
 	$(MAKE) preflight
 	$(MAKE) build
-	$(TERRAFORM) -chdir=terraform init -input=false
-	$(TERRAFORM) -chdir=terraform apply -var architecture=$(ARCH) $(foreach f,$(TF_VAR_FILES),-var-file=$(abspath $(f))) $(TF_ARGS)
+	@$(RESOLVE_REGION); \
+	$(TERRAFORM) -chdir=terraform init -input=false && \
+	$(TERRAFORM) -chdir=terraform apply -var architecture=$(ARCH) -var "region=$$region" $(TF_VAR_FILE_ARGS) $(TF_ARGS)
 	@echo; echo "WebSocket URL: $$($(TERRAFORM) -chdir=terraform output -raw websocket_url)"
 	@if [ -n "$$($(TERRAFORM) -chdir=terraform output -raw access_table_name 2>/dev/null)" ]; then \
-		echo "Access:        tokens on \$$connect. Create the first one (shown once):"; \
-		echo "               TOKEN=\$$(cargo run -q -p stocksctl -- tokens create --name me)"; \
+		echo "Access:        tokens on \$$connect; give each person one (shown once; names are unique):"; \
+		echo "               TOKEN=\$$(cargo run -q -p stocksctl -- tokens create --name smoke-\$$(date +%s))"; \
 		echo "Check it:      make smoke TOKEN=\"\$$TOKEN\""; \
+		echo "Who has one:   cargo run -q -p stocksctl -- tokens list"; \
 	else \
 		echo "Check it:      make smoke"; \
 	fi
@@ -157,13 +170,15 @@ smoke: ## After a deploy: one real request (URL=wss://… TOKEN=…; URL default
 	STOCKS_TOKEN="$(TOKEN)" cargo run --locked --package stocksctl -- smoke --url "$$url"
 
 .PHONY: bootstrap-logging
-bootstrap-logging: terraform-present ## Once per account and region: give API Gateway its CloudWatch Logs role
-	$(TERRAFORM) -chdir=terraform/bootstrap-logging init -input=false
-	$(TERRAFORM) -chdir=terraform/bootstrap-logging apply $(TF_ARGS)
+bootstrap-logging: terraform-present ## Once per account and region: give API Gateway its CloudWatch Logs role (in the stack's region)
+	@$(RESOLVE_REGION); \
+	$(TERRAFORM) -chdir=terraform/bootstrap-logging init -input=false && \
+	$(TERRAFORM) -chdir=terraform/bootstrap-logging apply -var "region=$$region" $(TF_ARGS)
 
 .PHONY: destroy
-destroy: terraform-present ## terraform destroy (the DLQ and logs go too)
-	$(TERRAFORM) -chdir=terraform destroy -var architecture=$(ARCH) $(TF_ARGS)
+destroy: terraform-present ## terraform destroy, with deploy's variable files and region (the DLQ and logs go too)
+	@$(RESOLVE_REGION); \
+	$(TERRAFORM) -chdir=terraform destroy -var architecture=$(ARCH) -var "region=$$region" $(TF_VAR_FILE_ARGS) $(TF_ARGS)
 
 .PHONY: outputs
 outputs: terraform-present ## Show the deployment's outputs (URLs, queues, functions, alarms)
@@ -171,7 +186,7 @@ outputs: terraform-present ## Show the deployment's outputs (URLs, queues, funct
 
 .PHONY: replay-dlq
 replay-dlq: ## Replay the deployed DLQ (dry run unless ARGS="--execute"; see scripts/replay-dlq.sh)
-	scripts/replay-dlq.sh $(ARGS)
+	TERRAFORM="$(TERRAFORM)" TF_VAR_FILES="$(abspath $(TF_VAR_FILES))" scripts/replay-dlq.sh $(ARGS)
 
 .PHONY: terraform-present
 terraform-present:

@@ -14,4 +14,9 @@ command -v "$terraform" >/dev/null || { echo "error: $terraform not found (neede
 dlq_url=$("$terraform" -chdir=terraform output -raw dlq_url)
 queue_url=$("$terraform" -chdir=terraform output -raw jobs_queue_url)
 
-exec cargo run --quiet --locked --package stocksctl -- dlq replay --dlq-url "$dlq_url" --queue-url "$queue_url" "$@"
+# The region: stocksctl resolves it as every make target does (terraform.tfvars and
+# TF_VAR_FILES, else AWS_REGION, else the profile).
+var_files=()
+for f in ${TF_VAR_FILES:-}; do var_files+=(--var-file "$f"); done
+exec cargo run --quiet --locked --package stocksctl -- dlq replay --dlq-url "$dlq_url" --queue-url "$queue_url" \
+  --terraform "$terraform" "${var_files[@]}" "$@"

@@ -18,6 +18,11 @@ output "jobs_queue_url" {
   value       = aws_sqs_queue.jobs.url
 }
 
+output "jobs_queue_arn" {
+  description = "The jobs queue's ARN: where `stocksctl dlq redrive` sends dead letters (SQS cannot return the worker's own to a source queue)."
+  value       = aws_sqs_queue.jobs.arn
+}
+
 output "dlq_url" {
   description = "The dead-letter queue (`stocksctl dlq list --dlq-url`)."
   value       = aws_sqs_queue.dlq.url

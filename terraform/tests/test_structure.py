@@ -102,6 +102,24 @@ class References(unittest.TestCase):
         for required in ["websocket_url", "callback_url", "jobs_queue_url", "dlq_url", "dlq_arn", "function_names"]:
             self.assertIn(required, M.outputs)
 
+    def test_every_validation_and_precondition_has_a_terraform_test_that_expects_it_to_fail(self):
+        # The runs themselves are Terraform's (`terraform test`, tests/*.tftest.hcl); this makes
+        # sure no new validation or precondition arrives without one.
+        for directory, tests in [
+            (TERRAFORM_DIR, TERRAFORM_DIR / "tests"),
+            (LOGGING_MODULE_DIR, LOGGING_MODULE_DIR / "tests"),
+        ]:
+            module = Module(directory)
+            text = "\n".join(p.read_text() for p in sorted(tests.glob("*.tftest.hcl")))
+            expected = re.findall(r"expect_failures\s*=\s*\[([^\]]*)\]", text)
+            failures = {e.strip() for group in expected for e in group.split(",")}
+            for name, body in module.variables.items():
+                if blocks(body, "validation"):
+                    self.assertIn(f"var.{name}", failures, f"{directory.name}: no run expects var.{name}'s validation to fail")
+            for (rtype, name), body in module.resources.items():
+                if any(blocks(l, "precondition") for l in blocks(body, "lifecycle")):
+                    self.assertIn(f"{rtype}.{name}", failures, f"{directory.name}: no run expects {rtype}.{name}'s precondition to fail")
+
     def test_tfvars_example_documents_every_variable(self):
         example = (TERRAFORM_DIR / "terraform.tfvars.example").read_text()
         for name in M.variables:

@@ -50,7 +50,9 @@ pub struct Scenario {
 impl Scenario {
     /// `tickers` distinct tickers at once on the free plan.
     pub fn burst(tickers: usize, instances: usize, instance_max_age: Option<Duration>) -> Self {
-        let age = instance_max_age.map_or(String::new(), |a| format!(", instances recycled every {}s", a.as_secs()));
+        let age = instance_max_age.map_or(String::new(), |a| {
+            format!(", instances recycled every {}s", a.as_secs())
+        });
         Self {
             name: format!("{tickers} tickers at once, free plan, {instances} instances{age}"),
             instances,

@@ -17,8 +17,8 @@
 
 mod cli;
 mod e2e;
-mod handlers;
 mod fleet;
+mod handlers;
 mod lambdas;
 mod run;
 mod store;

@@ -67,7 +67,11 @@ pub async fn measure(market_base: &str, reports: usize) -> Result<StoreCalls, St
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     // The free plan's limiter is on, as deployed, but generous enough not to wait here.
-    let store = Arc::new(DynamoMarketStore::new(client, "bench-market", Some(Rate::per_minute(1000))));
+    let store = Arc::new(DynamoMarketStore::new(
+        client,
+        "bench-market",
+        Some(Rate::per_minute(1000)),
+    ));
     let instance = || -> Result<_, String> {
         let polygon = PolygonClient::new(market_base, &ApiKey::new("demo").ok_or("key")?, RetryPolicy::default())
             .map_err(|e| e.to_string())?
@@ -83,13 +87,19 @@ pub async fn measure(market_base: &str, reports: usize) -> Result<StoreCalls, St
         .map(|(i, (t, _))| {
             let to = parse_date("2024-10-31").ok_or("date")? - chrono::Days::new(i as u64);
             let from = to - chrono::Days::new(29);
-            Ok((Ticker::parse(t).map_err(|e| e.to_string())?, DateWindow::new(from, to).map_err(|e| e.to_string())?))
+            Ok((
+                Ticker::parse(t).map_err(|e| e.to_string())?,
+                DateWindow::new(from, to).map_err(|e| e.to_string())?,
+            ))
         })
         .collect::<Result<_, String>>()?;
     let mut per_kind = Vec::new();
     for _ in ["miss", "hit"] {
         let (market, requests) = instance()?;
-        let before = (count.reads.load(Ordering::Relaxed), count.writes.load(Ordering::Relaxed));
+        let before = (
+            count.reads.load(Ordering::Relaxed),
+            count.writes.load(Ordering::Relaxed),
+        );
         for (ticker, window) in &asked {
             market.daily_bars(ticker, window).await.map_err(|e| e.to_string())?;
         }
@@ -100,7 +110,11 @@ pub async fn measure(market_base: &str, reports: usize) -> Result<StoreCalls, St
             requests.load(Ordering::Relaxed) as f64 / n,
         ));
     }
-    let [(miss_reads, miss_writes, miss_market_calls), (hit_reads, hit_writes, hit_market_calls)] = per_kind[..] else {
+    let [
+        (miss_reads, miss_writes, miss_market_calls),
+        (hit_reads, hit_writes, hit_market_calls),
+    ] = per_kind[..]
+    else {
         return Err("two kinds measured".into());
     };
     Ok(StoreCalls {

@@ -9,6 +9,8 @@
 //! - [`tokens`] — `stocksctl tokens`: create, list and revoke access tokens.
 //! - [`preflight`] — `stocksctl preflight`: what a deploy needs, checked before building.
 //! - [`smoke`] — `stocksctl smoke`: one real request through a deployed API.
+//! - [`stack`] — the deployed stack: its Terraform variables and outputs, and the one region
+//!   (`stocksctl region`).
 //! - [`progress`] — spinners and bars on stderr.
 //!
 //! Imports point one way: `main` → the command modules → `cli`, `stocks-local`, `stocks-core`.
@@ -23,4 +25,5 @@ pub mod local;
 pub mod preflight;
 pub mod progress;
 pub mod smoke;
+pub mod stack;
 pub mod tokens;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use stocksctl::cli::{Cli, Command};
-use stocksctl::{dlq, get, local, preflight, smoke, tokens};
+use stocksctl::{dlq, get, local, preflight, smoke, stack, tokens};
 use tracing_subscriber::EnvFilter;
 
 // The local stack allocates per message on every hop; `make bench` profiled the system
@@ -39,6 +39,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tokens(args) => tokens::run(&args).await,
         Command::Preflight(args) => Ok(preflight::run(&args).await),
         Command::Smoke(args) => Ok(smoke::run(&args).await),
+        Command::Region(args) => {
+            let region = stack::region(&args.aws, &args.stack).await?;
+            match region.name {
+                Some(name) => {
+                    println!("{name}");
+                    eprintln!("from {}", region.from);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => anyhow::bail!(
+                    "no AWS region: set `region` in terraform/terraform.tfvars, or AWS_REGION, or a region in your AWS profile"
+                ),
+            }
+        }
     }
 }
 

@@ -7,8 +7,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
-use stocks_core::adapters::{DynamoAccessStore, sdk_config};
+use anyhow::{Context, Result};
+use stocks_core::adapters::DynamoAccessStore;
 use stocks_core::domain::{NewToken, Token, TokenRecord};
 use stocks_core::ports::{AccessError, TokenAdmin, TokenAdminError};
 
@@ -21,9 +21,11 @@ pub async fn run(args: &TokensArgs) -> Result<ExitCode> {
         None => {
             let table = match &args.table {
                 Some(table) => table.clone(),
-                None => table_from_terraform(&args.terraform, &args.terraform_dir)?,
+                None => args.stack.output("access_table_name").context(
+                    "give --table NAME: the stack has no access table to read (is it deployed, with auth_mode = \"token\"?)",
+                )?,
             };
-            let sdk = sdk_config(args.aws.endpoint_url.as_deref(), args.aws.region.as_deref()).await;
+            let sdk = crate::stack::aws_config(&args.aws, &args.stack).await?;
             command(&DynamoAccessStore::from_sdk(&sdk, table), &args.command).await
         }
     }
@@ -59,24 +61,6 @@ async fn command(store: &impl TokenAdmin, command: &TokensCommand) -> Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `terraform output access_table_name`, with the Terraform the operator uses (`--terraform`,
-/// `$TERRAFORM`) in the stack's directory, from wherever this runs.
-fn table_from_terraform(terraform: &str, dir: &std::path::Path) -> Result<String> {
-    let output = std::process::Command::new(terraform)
-        .arg(format!("-chdir={}", dir.display()))
-        .args(["output", "-raw", "access_table_name"])
-        .output()
-        .map_err(|e| anyhow!("give --table NAME ({terraform} could not be run to read it from the deployment: {e})"))?;
-    let table = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    if !output.status.success() || table.is_empty() || table.contains(char::is_whitespace) {
-        bail!(
-            "give --table NAME: `{terraform} -chdir={} output access_table_name` has no table (is the stack deployed, with auth_mode = \"token\"?)",
-            dir.display()
-        );
-    }
-    Ok(table)
 }
 
 /// A local stack's `/_local/tokens`, as a token store.

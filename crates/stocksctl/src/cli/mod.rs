@@ -36,17 +36,49 @@ pub enum Command {
     Tokens(TokensArgs),
     Preflight(PreflightArgs),
     Smoke(SmokeArgs),
+    Region(RegionArgs),
 }
 
+/// Where AWS is.
 #[derive(Debug, Args)]
 pub struct AwsArgs {
-    /// AWS endpoint override for SQS and DynamoDB: moto, LocalStack (default: AWS).
+    /// AWS endpoint override: moto, LocalStack (default: AWS).
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
-    /// AWS region (default: AWS_REGION or the profile's).
+    /// AWS region (default: the stack's `region` variable, else AWS_REGION or the profile's).
     #[arg(long, global = true)]
     pub region: Option<String>,
+}
+
+/// Where the deployed stack is described.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// The stack's Terraform directory (the repository's `terraform/`).
+    #[arg(long, global = true, env = "STOCKS_TERRAFORM_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../terraform"))]
+    pub terraform_dir: std::path::PathBuf,
+
+    /// More variable files, as given to terraform with -var-file (later wins).
+    #[arg(long, global = true)]
+    pub var_file: Vec<std::path::PathBuf>,
+
+    /// The Terraform that deploys the stack, to read its outputs.
+    #[arg(long, global = true, env = "TERRAFORM", default_value = "terraform")]
+    pub terraform: String,
+}
+
+/// Print the AWS region deploys and operators' commands use, and where it comes from.
+///
+/// `--region`, else the stack's `region` variable (terraform.tfvars, *.auto.tfvars, --var-file,
+/// TF_VAR_region), else AWS_REGION or the profile's. The region alone goes to stdout (`make`
+/// reads it); where it came from to stderr. Exit status 2 when no source gives one.
+#[derive(Debug, Args)]
+pub struct RegionArgs {
+    #[command(flatten)]
+    pub aws: AwsArgs,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
 }
 
 #[cfg(test)]

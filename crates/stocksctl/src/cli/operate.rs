@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use stocks_core::domain::{DEFAULT_RATE_PER_MINUTE, Ticker};
 
-use super::AwsArgs;
+use super::{AwsArgs, StackArgs};
 
 /// Inspect and replay the dead-letter queue, safely by default.
 ///
@@ -16,6 +16,9 @@ use super::AwsArgs;
 pub struct DlqArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
+
+    #[command(flatten)]
+    pub stack: StackArgs,
 
     #[command(subcommand)]
     pub command: DlqCommand,
@@ -92,13 +95,16 @@ pub enum DlqCommand {
     },
 
     /// Start SQS's own move task (StartMessageMoveTask): every message, no preview, no filter.
+    ///
+    /// The messages go to the jobs queue: SQS can return a message to its source queue only if
+    /// SQS moved it to the DLQ, and the worker dead-letters most jobs itself.
     Redrive {
-        /// The dead-letter queue's ARN (`terraform output dlq_arn`).
+        /// The dead-letter queue's ARN (default: the stack's `dlq_arn` output).
         #[arg(long, env = "STOCKS_DLQ_ARN")]
-        dlq_arn: String,
+        dlq_arn: Option<String>,
 
-        /// Where to (default: back to each message's source queue).
-        #[arg(long)]
+        /// Where to (default: the jobs queue, the stack's `jobs_queue_arn` output).
+        #[arg(long, env = "STOCKS_QUEUE_ARN")]
         destination_arn: Option<String>,
 
         /// Messages per second (default: as fast as SQS likes).
@@ -108,9 +114,9 @@ pub enum DlqCommand {
 
     /// Show the DLQ's recent move tasks (ListMessageMoveTasks).
     Status {
-        /// The dead-letter queue's ARN (`terraform output dlq_arn`).
+        /// The dead-letter queue's ARN (default: the stack's `dlq_arn` output).
         #[arg(long, env = "STOCKS_DLQ_ARN")]
-        dlq_arn: String,
+        dlq_arn: Option<String>,
     },
 }
 
@@ -129,13 +135,8 @@ pub struct TokensArgs {
     #[arg(long, global = true, env = "STOCKS_ACCESS_TABLE", conflicts_with = "local")]
     pub table: Option<String>,
 
-    /// The Terraform that deployed the stack, to read the table's name from its outputs.
-    #[arg(long, global = true, env = "TERRAFORM", default_value = "terraform")]
-    pub terraform: String,
-
-    /// The stack's Terraform directory (the repository's `terraform/`).
-    #[arg(long, global = true, env = "STOCKS_TERRAFORM_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../terraform"))]
-    pub terraform_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub stack: StackArgs,
 
     /// A local stack running with `--auth tokens`, e.g. http://127.0.0.1:8080.
     #[arg(long, global = true, value_name = "URL")]
@@ -218,6 +219,7 @@ mod tests {
         .unwrap();
         let Command::Dlq(DlqArgs {
             aws,
+            stack: _,
             command:
                 DlqCommand::Replay {
                     ticker,

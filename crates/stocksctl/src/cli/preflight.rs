@@ -15,17 +15,8 @@ use super::AwsArgs;
 /// Exit status: 0 ready, 1 problems found.
 #[derive(Debug, Args)]
 pub struct PreflightArgs {
-    /// The Terraform root that will be deployed.
-    #[arg(long, default_value = "terraform")]
-    pub terraform_dir: std::path::PathBuf,
-
-    /// More variable files, as given to terraform with -var-file (later wins).
-    #[arg(long)]
-    pub var_file: Vec<std::path::PathBuf>,
-
-    /// The Terraform binary.
-    #[arg(long, env = "TERRAFORM", default_value = "terraform")]
-    pub terraform: String,
+    #[command(flatten)]
+    pub stack: super::StackArgs,
 
     /// The Lambda architecture that will be built.
     #[arg(long, env = "ARCH", value_enum, default_value_t = Arch::Arm64)]
@@ -34,6 +25,14 @@ pub struct PreflightArgs {
     /// The Rust compiler whose installed targets are checked.
     #[arg(long, env = "RUSTC", default_value = "rustc")]
     pub rustc: String,
+
+    /// The Python `make build` makes cargo-lambda's venv with.
+    #[arg(long, env = "PYTHON", default_value = "python3")]
+    pub python: String,
+
+    /// What `make` touches once cargo-lambda is installed (then Python is not needed).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/py/tools/.installed"))]
+    pub cargo_lambda_marker: std::path::PathBuf,
 
     #[command(flatten)]
     pub aws: AwsArgs,

@@ -16,17 +16,17 @@ pub mod render;
 
 use std::process::ExitCode;
 
-use anyhow::Result;
-use stocks_core::adapters::{SqsQueue, sdk_config};
+use anyhow::{Context, Result};
+use stocks_core::adapters::SqsQueue;
 use stocks_core::adapters::{move_tasks, start_move_task};
 
-use crate::cli::{DlqArgs, DlqCommand};
+use crate::cli::{DlqArgs, DlqCommand, StackArgs};
 use ops::ReplayOptions;
 use policy::Selection;
 
 /// Runs one `stocksctl dlq` command. `Err` means it could not run at all (exit 2).
 pub async fn run(args: &DlqArgs) -> Result<ExitCode> {
-    let sdk = sdk_config(args.aws.endpoint_url.as_deref(), args.aws.region.as_deref()).await;
+    let sdk = crate::stack::aws_config(&args.aws, &args.stack).await?;
     match &args.command {
         DlqCommand::List { dlq_url, max, json } => {
             let progress = crate::progress::spinner("reading the DLQ");
@@ -89,12 +89,18 @@ pub async fn run(args: &DlqArgs) -> Result<ExitCode> {
             destination_arn,
             rate,
         } => {
-            let handle = start_move_task(&sdk, dlq_arn, destination_arn.as_deref(), *rate).await?;
-            println!("started move task {handle}");
+            let dlq_arn = stack_output(dlq_arn, &args.stack, "dlq_arn", "--dlq-arn")?;
+            // Never "back to the source": the worker's own dead letters have none SQS knows of,
+            // and the move task would fail with CouldNotDetermineMessageSource.
+            let destination = stack_output(destination_arn, &args.stack, "jobs_queue_arn", "--destination-arn")?;
+            let handle = start_move_task(&sdk, &dlq_arn, Some(&destination), *rate).await?;
+            println!("started move task {handle}: {dlq_arn} -> {destination}");
             eprintln!("follow it with: stocksctl dlq status --dlq-arn {dlq_arn}");
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Status { dlq_arn } => {
+            let dlq_arn = stack_output(dlq_arn, &args.stack, "dlq_arn", "--dlq-arn")?;
+            let dlq_arn = &dlq_arn;
             let tasks = move_tasks(&sdk, dlq_arn).await?;
             if tasks.is_empty() {
                 println!("no move tasks for {dlq_arn}");
@@ -103,5 +109,13 @@ pub async fn run(args: &DlqArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// A value given on the command line, else the stack's output `name`.
+fn stack_output(given: &Option<String>, stack: &StackArgs, name: &str, flag: &str) -> Result<String> {
+    match given {
+        Some(value) => Ok(value.clone()),
+        None => stack.output(name).with_context(|| format!("give {flag}")),
     }
 }

@@ -17,6 +17,7 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
 /// One check's result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Finding {
+    /// There, as this says.
     Ok(String),
     /// What is wrong and how to fix it, in one sentence.
     Problem(String),
@@ -76,17 +77,20 @@ pub async fn rust_target(rustc: &str, triple: &str) -> Finding {
 }
 
 /// Who the credentials are (STS GetCallerIdentity): the one call any valid credentials may make.
-pub async fn credentials(aws: &SdkConfig) -> Result<String, Finding> {
+pub async fn credentials(aws: &SdkConfig) -> Result<(String, String), Finding> {
     let Some(region) = aws.region() else {
         return Err(Finding::Problem(
             "no AWS region: set `region` in terraform/terraform.tfvars, or AWS_REGION, or a region in your AWS profile.".into(),
         ));
     };
     match aws_sdk_sts::Client::new(aws).get_caller_identity().send().await {
-        Ok(identity) => Ok(format!(
-            "AWS account {} in {region} as {}",
-            identity.account().unwrap_or("?"),
-            identity.arn().unwrap_or("?")
+        Ok(identity) => Ok((
+            format!(
+                "AWS account {} in {region} as {}",
+                identity.account().unwrap_or("?"),
+                identity.arn().unwrap_or("?")
+            ),
+            identity.account().unwrap_or_default().to_owned(),
         )),
         Err(err) => {
             let why = reason(&err);
@@ -126,7 +130,7 @@ pub async fn polygon_key_parameter(aws: &SdkConfig, name: &str) -> Finding {
                 "the SSM parameter {name} is not a SecureString, so the Polygon key is stored in plain text: recreate it with `aws ssm put-parameter --overwrite --type SecureString --name {name} --value <key>`."
             )),
             None => Finding::Problem(format!(
-                "the SSM parameter {name} does not exist in {region}: create it with `aws ssm put-parameter --type SecureString --name {name} --value <your Polygon key>` (or set polygon_api_key_parameter_name)."
+                "the SSM parameter {name} does not exist in {region}: create it with `aws ssm put-parameter --region {region} --type SecureString --name {name} --value <your Polygon key>` (or set polygon_api_key_parameter_name)."
             )),
         },
         Err(err) => Finding::Problem(format!(
@@ -151,6 +155,87 @@ pub async fn api_gateway_logging_role(aws: &SdkConfig) -> Finding {
             reason(&err)
         )),
     }
+}
+
+/// Python has the venv module `make build` installs cargo-lambda with (Debian ships it apart,
+/// as python3-venv), unless cargo-lambda is installed already.
+pub async fn python_venv(python: &str, installed: &Path) -> Finding {
+    if installed.exists() {
+        let shown = std::fs::canonicalize(installed).unwrap_or_else(|_| installed.to_owned());
+        return Finding::Ok(format!("cargo-lambda is installed ({})", shown.display()));
+    }
+    match run(
+        python,
+        &["-c", "import venv, ensurepip, sys; print(sys.version.split()[0])"],
+    )
+    .await
+    {
+        Ok(version) => Finding::Ok(format!("Python {} with venv, for cargo-lambda", version.trim())),
+        Err(why) => Finding::Problem(format!(
+            "`make build` installs cargo-lambda into a Python venv, and {python} cannot make one ({why}): install Python 3 with its venv module (Debian and Ubuntu: `sudo apt-get install python3-venv`), or set PYTHON."
+        )),
+    }
+}
+
+/// A customer-managed key on the Polygon key's parameter must let the worker role decrypt:
+/// its key policy either lets IAM policies grant use of the key (a statement allowing
+/// `kms:Decrypt`, or `kms:*`, to the account's root) — then the role's own grant is enough — or
+/// names the worker role. Without it the worker cannot start, and says so only in its log.
+pub async fn key_policy(aws: &SdkConfig, key_arn: Option<&str>, account: &str, worker_role: &str) -> Finding {
+    let Some(key) = key_arn else {
+        return Finding::Skipped("the parameter uses SSM's own key (aws/ssm), which IAM grants alone open".into());
+    };
+    let policy = match aws_sdk_kms::Client::new(aws)
+        .get_key_policy()
+        .key_id(key)
+        .policy_name("default")
+        .send()
+        .await
+    {
+        Ok(output) => output.policy.unwrap_or_default(),
+        Err(err) => {
+            return Finding::Skipped(format!(
+                "cannot tell whether {key}'s policy lets the worker decrypt ({}): the deploying identity needs kms:GetKeyPolicy to check it",
+                reason(&err)
+            ));
+        }
+    };
+    let root = format!(":iam::{account}:root");
+    let role = format!(":role/{worker_role}");
+    if lets_decrypt(&policy, |principal| principal.ends_with(&root) || principal == account) {
+        Finding::Ok(format!(
+            "{key}'s policy lets IAM grant kms:Decrypt: the worker role's grant is enough"
+        ))
+    } else if lets_decrypt(&policy, |principal| principal.ends_with(&role)) {
+        Finding::Ok(format!("{key}'s policy lets {worker_role} decrypt"))
+    } else {
+        Finding::Problem(format!(
+            "{key}'s key policy neither lets IAM policies grant kms:Decrypt (a statement allowing it to arn:aws:iam::{account}:root) nor names the role {worker_role}: add one, or the worker cannot read the Polygon key."
+        ))
+    }
+}
+
+/// Does a key policy allow `kms:Decrypt` to an AWS principal `principal` accepts?
+fn lets_decrypt(policy: &str, principal: impl Fn(&str) -> bool) -> bool {
+    let Ok(policy) = serde_json::from_str::<serde_json::Value>(policy) else {
+        return false;
+    };
+    let listed = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(items) => items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let statements = match &policy["Statement"] {
+        serde_json::Value::Array(items) => items.clone(),
+        single => vec![single.clone()],
+    };
+    statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && listed(&s["Action"]).iter().any(|a| a == "kms:*" || a == "kms:Decrypt")
+            && listed(&s["Principal"]["AWS"]).iter().any(|p| principal(p))
+    })
 }
 
 /// An error's whole cause chain on one line, short enough for a sentence.

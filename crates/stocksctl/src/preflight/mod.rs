@@ -19,14 +19,18 @@ use checks::Finding;
 use settings::DeploySettings;
 
 /// The checks' names, in the order they are printed.
-pub const CHECKS: [&str; 5] = [
+pub const CHECKS: [&str; 8] = [
+    "region",
     "terraform",
     "rust target",
+    "python venv",
     "aws credentials",
     "polygon key",
+    "kms key",
     "api gateway logging",
 ];
 
+/// Runs every check and prints one line each; exit status 1 when anything is a problem.
 pub async fn run(args: &PreflightArgs) -> ExitCode {
     let spinner = crate::progress::spinner("checking what the deploy needs");
     let findings = check(args).await;
@@ -54,30 +58,48 @@ pub async fn check(args: &PreflightArgs) -> Vec<(&'static str, Finding)> {
         Arch::Arm64 => "aarch64-unknown-linux-gnu",
         Arch::X86_64 => "x86_64-unknown-linux-gnu",
     };
-    let settings = DeploySettings::resolve(&args.terraform_dir, &args.var_file, std::env::vars());
-    let (terraform, target, aws) = tokio::join!(
-        checks::terraform(&args.terraform),
+    let settings = args.stack.settings();
+    let region = match crate::stack::region(&args.aws, &args.stack).await {
+        Err(err) => Finding::Problem(format!("{err:#}: fix it, then run this again.")),
+        Ok(found) => match found.name {
+            Some(name) => Finding::Ok(format!("{name} (from {}): every make target and stocksctl command uses it", found.from)),
+            None => Finding::Problem(
+                "no AWS region: set `region` in terraform/terraform.tfvars, or AWS_REGION, or a region in your AWS profile.".into(),
+            ),
+        },
+    };
+    let (terraform, target, venv, aws) = tokio::join!(
+        checks::terraform(&args.stack.terraform),
         checks::rust_target(&args.rustc, triple),
+        checks::python_venv(&args.python, &args.cargo_lambda_marker),
         aws_checks(args, &settings),
     );
-    let mut findings = vec![(CHECKS[0], terraform), (CHECKS[1], target)];
-    findings.extend(CHECKS[2..].iter().copied().zip(aws));
+    let mut findings = vec![
+        (CHECKS[0], region),
+        (CHECKS[1], terraform),
+        (CHECKS[2], target),
+        (CHECKS[3], venv),
+    ];
+    findings.extend(CHECKS[4..].iter().copied().zip(aws));
     findings
 }
 
-/// Credentials first; the parameter and the logging role need them.
-async fn aws_checks(args: &PreflightArgs, settings: &Result<DeploySettings, settings::SettingsError>) -> [Finding; 3] {
+/// Credentials first; the parameter, its key and the logging role need them.
+async fn aws_checks(args: &PreflightArgs, settings: &anyhow::Result<DeploySettings>) -> [Finding; 4] {
     let settings = match settings {
         Ok(settings) => settings,
         Err(err) => {
-            let problem = Finding::Problem(format!("{err}: fix it, then run this again."));
+            let problem = Finding::Problem(format!("{err:#}: fix it, then run this again."));
             let skipped = || Finding::Skipped("needs the Terraform variables".into());
-            return [problem, skipped(), skipped()];
+            return [problem, skipped(), skipped(), skipped()];
         }
     };
-    let region = args.aws.region.as_deref().or(settings.region.as_deref());
+    let region = crate::stack::region(&args.aws, &args.stack)
+        .await
+        .ok()
+        .and_then(|r| r.name);
     // A person is waiting, not a client: more patience than the functions' 2.5 s per call.
-    let aws = sdk_config(args.aws.endpoint_url.as_deref(), region)
+    let aws = sdk_config(args.aws.endpoint_url.as_deref(), region.as_deref())
         .await
         .into_builder()
         .timeout_config(
@@ -88,13 +110,14 @@ async fn aws_checks(args: &PreflightArgs, settings: &Result<DeploySettings, sett
                 .build(),
         )
         .build();
-    let identity = match checks::credentials(&aws).await {
-        Ok(identity) => Finding::Ok(identity),
+    let (identity, account) = match checks::credentials(&aws).await {
+        Ok((identity, account)) => (Finding::Ok(identity), account),
         Err(problem) => {
             let skipped = || Finding::Skipped("needs AWS credentials".into());
-            return [problem, skipped(), skipped()];
+            return [problem, skipped(), skipped(), skipped()];
         }
     };
+    let worker_role = format!("{}-worker-{}", settings.name, region.as_deref().unwrap_or_default());
     let logging = async {
         if !settings.api_gateway_logging {
             Finding::Skipped("api_gateway_logging = false: the stage writes no API logs".into())
@@ -104,11 +127,17 @@ async fn aws_checks(args: &PreflightArgs, settings: &Result<DeploySettings, sett
             checks::api_gateway_logging_role(&aws).await
         }
     };
-    let (parameter, logging) = tokio::join!(
+    let (parameter, key, logging) = tokio::join!(
         checks::polygon_key_parameter(&aws, &settings.polygon_api_key_parameter_name),
+        checks::key_policy(
+            &aws,
+            settings.polygon_api_key_kms_key_arn.as_deref(),
+            &account,
+            &worker_role
+        ),
         logging
     );
-    [identity, parameter, logging]
+    [identity, parameter, key, logging]
 }
 
 /// One line per check: `ok`, `PROBLEM` or `skipped`, then what was found.

@@ -13,16 +13,22 @@ use hcl::{Body, Expression, Value};
 /// What preflight checks against.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeploySettings {
+    /// The prefix of every resource's name (the worker role is `<name>-worker-<region>`).
+    pub name: String,
     /// `None`: the AWS SDK's usual sources (AWS_REGION, the profile).
     pub region: Option<String>,
+    /// A customer-managed key on the Polygon key's parameter; `None`: SSM's own.
+    pub polygon_api_key_kms_key_arn: Option<String>,
     pub polygon_api_key_parameter_name: String,
     pub api_gateway_logging: bool,
     pub manage_api_gateway_account: bool,
 }
 
 /// The variables read, by name.
-const NAMES: [&str; 4] = [
+const NAMES: [&str; 6] = [
+    "name",
     "region",
+    "polygon_api_key_kms_key_arn",
     "polygon_api_key_parameter_name",
     "api_gateway_logging",
     "manage_api_gateway_account",
@@ -90,7 +96,12 @@ impl DeploySettings {
         }
         let get = |name: &'static str| values.get(name).cloned().unwrap_or((Some(Value::Null), String::new()));
         Ok(Self {
+            name: string(get("name"), "name")?,
             region: optional_string(get("region"), "region")?,
+            polygon_api_key_kms_key_arn: optional_string(
+                get("polygon_api_key_kms_key_arn"),
+                "polygon_api_key_kms_key_arn",
+            )?,
             polygon_api_key_parameter_name: string(
                 get("polygon_api_key_parameter_name"),
                 "polygon_api_key_parameter_name",
@@ -212,7 +223,9 @@ mod tests {
         assert_eq!(
             settings,
             DeploySettings {
+                name: "stocks".into(),
                 region: None,
+                polygon_api_key_kms_key_arn: None,
                 polygon_api_key_parameter_name: "/stocks/polygon-api-key".into(),
                 api_gateway_logging: true,
                 manage_api_gateway_account: false,
@@ -243,7 +256,9 @@ mod tests {
         assert_eq!(
             settings,
             DeploySettings {
+                name: "x".into(),
                 region: Some("us-east-2".into()),
+                polygon_api_key_kms_key_arn: None,
                 polygon_api_key_parameter_name: "/b".into(),
                 api_gateway_logging: false,
                 manage_api_gateway_account: true,

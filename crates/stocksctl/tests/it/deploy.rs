@@ -64,6 +64,11 @@ impl Machine {
             &format!("echo '{{\"terraform_version\":\"{terraform_version}\",\"platform\":\"linux_amd64\"}}'"),
         );
         script(&bin.join("rustc"), &format!("echo '{}'", sysroot.display()));
+        script(&bin.join("python3"), "echo 3.11.7");
+        script(
+            &bin.join("python-without-venv"),
+            "echo 'No module named ensurepip' >&2; exit 1",
+        );
         let root = dir.path().join("terraform");
         std::fs::create_dir_all(&root).unwrap();
         let variables = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../terraform/variables.tf");
@@ -82,6 +87,10 @@ impl Machine {
             path("bin/terraform"),
             "--rustc".into(),
             path("bin/rustc"),
+            "--python".into(),
+            path("bin/python3"),
+            "--cargo-lambda-marker".into(),
+            path("no-cargo-lambda-yet"),
             "--arch".into(),
             arch.into(),
         ]
@@ -158,7 +167,88 @@ async fn preflight_passes_when_everything_a_deploy_needs_is_there() {
     assert!(line(&stdout, "aws credentials").contains("AWS account 123456789012 in us-east-1"));
     assert!(line(&stdout, "polygon key").ends_with("SSM parameter /markets/polygon (SecureString)"));
     assert!(line(&stdout, "api gateway logging").contains("apigateway-cloudwatch-logs-us-east-1"));
+    assert!(line(&stdout, "python venv").ends_with("Python 3.11.7 with venv, for cargo-lambda"));
+    assert_eq!(
+        line(&stdout, "region"),
+        "ok       region               us-east-1 (from the stack's Terraform variables): every make target and stocksctl command uses it"
+    );
+    assert!(line(&stdout, "kms key").starts_with("skipped"), "{stdout}");
     assert!(stdout.ends_with("ready to deploy\n"), "{stdout}");
+}
+
+#[tokio::test]
+async fn preflight_says_when_python_cannot_make_the_venv_cargo_lambda_needs() {
+    let moto = MotoServer::start();
+    prepared_account(&moto, "/stocks/polygon-api-key").await;
+    let machine = Machine::new("1.9.8", true, "region = \"us-east-1\"\n");
+    let mut args = machine.args("arm64");
+    let python = args.iter().position(|a| a == "--python").unwrap() + 1;
+    args[python] = machine.dir.path().join("bin/python-without-venv").display().to_string();
+    let out = stocksctl(args, moto_env(&moto)).await;
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let venv = line(&stdout, "python venv");
+    assert!(
+        venv.starts_with("PROBLEM") && venv.contains("sudo apt-get install python3-venv"),
+        "{venv}"
+    );
+}
+
+/// A customer-managed key on moto with this key policy; its ARN.
+async fn key_with_policy(moto: &MotoServer, policy: serde_json::Value) -> String {
+    aws_sdk_kms::Client::new(&moto.sdk_config())
+        .create_key()
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+#[tokio::test]
+async fn preflight_checks_that_a_customer_managed_key_lets_the_worker_decrypt() {
+    let moto = MotoServer::start();
+    prepared_account(&moto, "/stocks/polygon-api-key").await;
+    let statement = |principal: &str, action: &str| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": action, "Resource": "*"}
+        ]})
+    };
+    let cases = [
+        // The usual key policy: IAM policies may grant it, and the worker role's does.
+        (
+            statement("arn:aws:iam::123456789012:root", "kms:*"),
+            "ok",
+            "lets IAM grant kms:Decrypt",
+        ),
+        // Only the worker role, by name.
+        (
+            statement("arn:aws:iam::123456789012:role/stocks-worker-us-east-1", "kms:Decrypt"),
+            "ok",
+            "lets stocks-worker-us-east-1 decrypt",
+        ),
+        // Someone else only: the worker could never read the key.
+        (
+            statement("arn:aws:iam::123456789012:role/admin", "kms:*"),
+            "PROBLEM",
+            "neither lets IAM policies grant kms:Decrypt",
+        ),
+    ];
+    for (policy, verdict, words) in cases {
+        let key = key_with_policy(&moto, policy).await;
+        let machine = Machine::new(
+            "1.9.8",
+            true,
+            &format!("region = \"us-east-1\"\npolygon_api_key_kms_key_arn = \"{key}\"\n"),
+        );
+        let out = stocksctl(machine.args("arm64"), moto_env(&moto)).await;
+        let (stdout, _) = text(&out);
+        let kms = line(&stdout, "kms key");
+        assert!(kms.starts_with(verdict) && kms.contains(words), "{kms}\n{stdout}");
+    }
 }
 
 #[tokio::test]
@@ -180,7 +270,7 @@ async fn preflight_says_every_problem_at_once_each_with_its_fix() {
         ("rust target", "run `rustup target add aarch64-unknown-linux-gnu`"),
         (
             "polygon key",
-            "/stocks/polygon-api-key does not exist in us-east-1: create it with `aws ssm put-parameter --type SecureString",
+            "/stocks/polygon-api-key does not exist in us-east-1: create it with `aws ssm put-parameter --region us-east-1 --type SecureString",
         ),
         (
             "api gateway logging",

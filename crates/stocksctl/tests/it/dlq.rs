@@ -463,7 +463,17 @@ async fn redrive_and_status_use_sqs_move_tasks() {
     let arn = "arn:aws:sqs:eu-west-1:123456789012:stocks-dlq";
     let (redrive, status) = tokio::task::spawn_blocking(move || {
         let common = ["--endpoint-url", endpoint.as_str(), "--region", "eu-west-1"];
-        let mut redrive = vec!["dlq", "redrive", "--dlq-arn", arn, "--rate", "5"];
+        let jobs = "arn:aws:sqs:eu-west-1:123456789012:stocks-jobs";
+        let mut redrive = vec![
+            "dlq",
+            "redrive",
+            "--dlq-arn",
+            arn,
+            "--destination-arn",
+            jobs,
+            "--rate",
+            "5",
+        ];
         redrive.extend(common);
         let mut status = vec!["dlq", "status", "--dlq-arn", arn];
         status.extend(common);
@@ -484,7 +494,10 @@ async fn redrive_and_status_use_sqs_move_tasks() {
         .iter()
         .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect();
-    assert_eq!(bodies[0], json!({"SourceArn": arn, "MaxNumberOfMessagesPerSecond": 5}));
+    assert_eq!(
+        bodies[0],
+        json!({"SourceArn": arn, "DestinationArn": "arn:aws:sqs:eu-west-1:123456789012:stocks-jobs", "MaxNumberOfMessagesPerSecond": 5})
+    );
     assert_eq!(bodies[1], json!({"SourceArn": arn, "MaxResults": 10}));
 }
 
@@ -529,4 +542,85 @@ async fn a_job_failed_by_an_outage_is_replayed_to_its_still_connected_client() {
     assert!(report.report_data.is_some());
     let stats = stack.wait_for_stats("an empty DLQ", |st| st.dlq == 0).await;
     assert_eq!(stats.reported, 1);
+}
+
+/// `stocksctl dlq redrive` against a stub of SQS's JSON API (moto has no StartMessageMoveTask),
+/// with a stand-in `terraform` that knows the stack's outputs: the request it sends.
+async fn redrive(extra: &[&str], outputs: bool) -> (std::process::Output, Vec<serde_json::Value>) {
+    use wiremock::matchers::header;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let sqs = MockServer::start().await;
+    Mock::given(header("x-amz-target", "AmazonSQS.StartMessageMoveTask"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"TaskHandle": "task-1"})))
+        .mount(&sqs)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let terraform = dir.path().join("terraform");
+    let answers = if outputs {
+        r#"case "$*" in
+  *jobs_queue_arn*) echo arn:aws:sqs:us-east-1:123456789012:stocks-jobs ;;
+  *dlq_arn*) echo arn:aws:sqs:us-east-1:123456789012:stocks-dlq ;;
+  *) exit 1 ;;
+esac"#
+    } else {
+        "echo 'No outputs found' >&2; exit 1"
+    };
+    std::fs::write(&terraform, format!("#!/bin/sh\n{answers}\n")).unwrap();
+    std::fs::set_permissions(&terraform, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut args = vec![
+        "dlq".to_owned(),
+        "redrive".into(),
+        "--endpoint-url".into(),
+        sqs.uri(),
+        "--region".into(),
+        "us-east-1".into(),
+        "--terraform".into(),
+        terraform.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let sent = sqs
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    (out, sent)
+}
+
+#[tokio::test]
+async fn redrive_sends_the_workers_dead_letters_to_the_jobs_queue_not_to_a_source_sqs_cannot_know() {
+    let (out, sent) = redrive(&[], true).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        sent,
+        [json!({
+            "SourceArn": "arn:aws:sqs:us-east-1:123456789012:stocks-dlq",
+            "DestinationArn": "arn:aws:sqs:us-east-1:123456789012:stocks-jobs"
+        })],
+        "the jobs queue, named: the worker's own dead letters have no source SQS can return them to"
+    );
+    // An operator's own destination wins.
+    let (_, sent) = redrive(&["--destination-arn", "arn:aws:sqs:us-east-1:123456789012:other"], true).await;
+    assert_eq!(sent[0]["DestinationArn"], "arn:aws:sqs:us-east-1:123456789012:other");
+}
+
+#[tokio::test]
+async fn redrive_without_a_stack_to_ask_refuses_in_words() {
+    let (out, sent) = redrive(&["--dlq-arn", "arn:aws:sqs:us-east-1:123456789012:stocks-dlq"], false).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("give --destination-arn"), "{stderr}");
+    assert!(sent.is_empty(), "nothing was started");
 }
