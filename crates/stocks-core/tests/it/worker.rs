@@ -7,7 +7,7 @@ use serde_json::json;
 use stocks_core::adapters::{ApiKey, PolygonClient, RetryPolicy};
 use stocks_core::domain::{ErrorCode, FailureReason};
 use stocks_core::handlers::{Outcome, Worker, WorkerSettings};
-use stocks_core::ports::CallbackUrl;
+use stocks_core::ports::{CallbackUrl, Clock};
 use stocks_testkit::{
     FakeConnections, FakeDeadLetters, FakeMarket, FakeQueue, Journal, bar, job_body, job_json, sqs_event, sqs_record,
 };
@@ -27,6 +27,8 @@ struct Harness {
     dead_letters: Arc<FakeDeadLetters>,
     journal: Journal,
     worker: TestWorker,
+    /// The market client's clock: its waits move it forward instead of sleeping.
+    clock: Clock,
 }
 
 /// Fast retries so the failure paths run in milliseconds; 300 ms request timeout for "slow".
@@ -55,7 +57,10 @@ async fn harness_with(connections_failing: bool, dead_letters_failing: bool) -> 
     } else {
         dead_letters
     });
-    let market = PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy()).unwrap();
+    let clock = Clock::manual(chrono::Utc::now());
+    let market = PolygonClient::new(&polygon.uri(), &ApiKey::new(KEY).unwrap(), policy())
+        .unwrap()
+        .with_clock(clock.clone());
     let jobs = Arc::new(FakeQueue::journaled(&journal));
     let worker = Worker::new(
         market,
@@ -74,6 +79,7 @@ async fn harness_with(connections_failing: bool, dead_letters_failing: bool) -> 
         dead_letters,
         journal,
         worker,
+        clock,
     }
 }
 
@@ -269,14 +275,16 @@ async fn rate_limit_is_retried_after_retry_after() {
         .await;
     answer(&h.polygon, ResponseTemplate::new(200).set_body_json(msft_page())).await;
 
-    let started = Instant::now();
+    let started = h.clock.now();
     let response = h
         .worker
         .handle(sqs_event(vec![sqs_record("m1", &job_body("MSFT", "c1", true), 1)]))
         .await;
+    // The 429 closed the gate for 1 s and the client waited that out on its clock.
     assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "Retry-After: 1 must be honoured"
+        h.clock.now() - started >= chrono::TimeDelta::seconds(1),
+        "Retry-After: 1 must be honoured, waited {}",
+        h.clock.now() - started
     );
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(h.connections.messages_to("c1")[0].status_code, 200);
