@@ -97,9 +97,10 @@ $(CARGO_FUZZ):
 	cargo install --locked --root target/cargo-tools cargo-fuzz
 
 .PHONY: lint
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: ## cargo fmt --check, clippy and rustdoc (links that resolve) with warnings as errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 	$(PYTHON) scripts/check-import-cycles.py crates/*/src lambdas/*/src
 
 .PHONY: fmt

@@ -34,7 +34,7 @@ pub struct Cli {
     #[arg(long, default_value = "100@3000", value_name = "CLIENTS@RATE", value_parser = parse_paced)]
     pub paced: Option<(usize, f64)>,
 
-    /// Where `make build` put the zips (<dir>/<function>/bootstrap.zip); without it the Lambda
+    /// Where `make build` put the zips (DIR/FUNCTION/bootstrap.zip); without it the Lambda
     /// figures are skipped.
     #[arg(long)]
     pub lambda_dir: Option<std::path::PathBuf>,

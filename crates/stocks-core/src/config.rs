@@ -1,6 +1,6 @@
 //! Configuration from the environment, read once per cold start.
 //!
-//! [`env`] is the one list of variable names: the Lambdas read them through here, and the
+//! [`env`](mod@env) is the one list of variable names: the Lambdas read them through here, and the
 //! Terraform tests check the functions are given exactly these.
 
 use std::ops::RangeInclusive;
@@ -42,10 +42,10 @@ pub mod env {
     /// leases. Unset: each instance keeps its own (said once in its log).
     pub const MARKET_TABLE: &str = "MARKET_TABLE";
     /// Seconds to wait after a 429 without `Retry-After` (default
-    /// [`QuotaSettings::DEFAULT_DEFER`]).
+    /// [`QuotaSettings::DEFAULT_DEFER`](crate::adapters::QuotaSettings::DEFAULT_DEFER)).
     pub const QUOTA_DEFER_SECS: &str = "QUOTA_DEFER_SECS";
     /// Give up on quota this many seconds after the client's request (default
-    /// [`WorkerSettings::DEFAULT_MAX_JOB_AGE`]).
+    /// [`WorkerSettings::DEFAULT_MAX_JOB_AGE`](crate::handlers::WorkerSettings::DEFAULT_MAX_JOB_AGE)).
     pub const MAX_JOB_AGE_SECS: &str = "MAX_JOB_AGE_SECS";
     /// The access table (tokens and per-token rate counters): authorizer and ingress. Unset or
     /// empty: access control is off (the ingress does no lookup at all).

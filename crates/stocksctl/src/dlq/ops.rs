@@ -1,7 +1,7 @@
 //! The DLQ operations over [`SqsQueue`]: list without consuming, replay by send-then-delete,
 //! and SQS's own move task.
 //!
-//! - **Nothing is consumed by looking.** A [`Walk`](stocks_core::adapters::Walk) holds each
+//! - **Nothing is consumed by looking.** A [`Walk`] holds each
 //!   message it has seen and releases the rest when the run ends.
 //! - **`replay` is a dry run unless `execute`.** It says, message by message, what it would do.
 //! - **Send, then delete.** A message leaves the DLQ only after the jobs queue accepted its copy

@@ -21,10 +21,10 @@
 //! send fails on the last attempt the client is told anyway and the record is failed: the
 //! queue's redrive policy then parks it.
 //!
-//! - [`batch`] — the batch plumbing: records at once, the partial-failure response, the
+//! - `batch` — the batch plumbing: records at once, the partial-failure response, the
 //!   at-least-once guard, the `job done` line.
-//! - [`deliveries`] — the at-least-once guard (message ids seen here).
-//! - [`deferral`] — how long a job waits, and when its client is told.
+//! - `deliveries` — the at-least-once guard (message ids seen here).
+//! - `deferral` — how long a job waits, and when its client is told.
 
 mod batch;
 mod deferral;
