@@ -25,9 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{StatusCode, Url};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -35,123 +34,15 @@ use super::market_store::QuotaSettings;
 use crate::domain::{AnswerKey, Bar, DateWindow, Slot, Ticker};
 use crate::ports::{Clock, MarketData, MarketError, MarketQuota, StoreError, WaitCause, error_chain};
 
+mod policy;
+mod wire;
+
+pub use policy::{FETCH_BUDGET, RetryPolicy, WORKER_MIN_TIMEOUT};
+pub use wire::{AggregatesPage, ApiKey};
+use wire::{describe, is_transient, plan_refusal, retry_after};
+
 /// Polygon's production endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.polygon.io";
-
-/// One page of `GET /v2/aggs/ticker/{T}/range/1/day/{from}/{to}`, in Polygon's exact shape.
-/// `results` is absent (not empty) when there are no bars.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct AggregatesPage {
-    /// The symbol asked for.
-    #[serde(default)]
-    pub ticker: String,
-    /// Bars the query found, over every page.
-    #[serde(rename = "queryCount", default)]
-    pub query_count: u64,
-    /// Bars on this page.
-    #[serde(rename = "resultsCount", default)]
-    pub results_count: u64,
-    /// Adjusted for splits (we always ask for adjusted bars).
-    #[serde(default)]
-    pub adjusted: bool,
-    /// The bars, oldest first; absent (not empty) when there are none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub results: Option<Vec<Bar>>,
-    /// `OK` (or `DELAYED` on some plans).
-    #[serde(default)]
-    pub status: String,
-    /// Polygon's id for the request, for support tickets.
-    #[serde(default)]
-    pub request_id: String,
-    /// Bars on this page (newer responses).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
-    /// The next page, on the same origin, when there is one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_url: Option<String>,
-}
-
-/// A Polygon API key. `Debug` and `Display` never show it.
-#[derive(Clone)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    /// `None` unless the key is non-empty printable ASCII (what fits in a header unmangled).
-    pub fn new(key: impl Into<String>) -> Option<Self> {
-        let key = key.into();
-        let key = key.trim();
-        (!key.is_empty() && key.bytes().all(|b| b.is_ascii_graphic())).then(|| Self(key.to_owned()))
-    }
-
-    #[expect(
-        clippy::expect_used,
-        reason = "ApiKey::new admits only printable ASCII, and any printable ASCII is a header value"
-    )]
-    fn bearer(&self) -> HeaderValue {
-        let mut value =
-            HeaderValue::from_str(&format!("Bearer {}", self.0)).expect("printable ASCII is a valid header value");
-        value.set_sensitive(true);
-        value
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
-
-/// How hard to try before calling the market unavailable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// HTTP attempts per page, first one included.
-    pub max_attempts: u32,
-    /// Backoff before the second attempt; doubles each time, with jitter.
-    pub base_delay: Duration,
-    /// Longest single wait. A `Retry-After` beyond it ends the retries at once: SQS's
-    /// visibility timeout is the cheaper way to wait that long.
-    pub max_delay: Duration,
-    /// Per-request timeout (connect + headers + body); shortened to what is left of the budget.
-    pub request_timeout: Duration,
-    /// Wall-clock budget for all pages and retries of one fetch: no request starts after it is
-    /// spent, and none runs past it.
-    pub budget: Duration,
-}
-
-/// The deployed worker's budget for one market fetch. With the three AWS calls that can follow
-/// it (dead-letter, tell the client, disconnect: [`OPERATION_TIMEOUT`] each) it ends inside
-/// [`WORKER_MIN_TIMEOUT`].
-///
-/// [`OPERATION_TIMEOUT`]: super::aws::OPERATION_TIMEOUT
-pub const FETCH_BUDGET: Duration = Duration::from_secs(11);
-
-/// The shortest worker timeout the deployed worker fits in; Terraform's
-/// `worker_timeout_seconds` validation refuses less (20 s, its default).
-pub const WORKER_MIN_TIMEOUT: Duration = Duration::from_secs(20);
-
-impl Default for RetryPolicy {
-    /// Three tries of at most 5 s per page with 0.5 s and 1 s of backoff between them, and
-    /// [`FETCH_BUDGET`] for the whole fetch, pages and quota waits included.
-    fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(5),
-            budget: FETCH_BUDGET,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Backoff before attempt `attempt + 1`: `base × 2^(attempt-1)`, capped, then jittered
-    /// into its upper half so concurrent workers do not retry in lockstep.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1 << attempt.saturating_sub(1).min(16));
-        let capped = exp.min(self.max_delay);
-        capped / 2 + capped.mul_f64(fastrand::f64() / 2.0)
-    }
-}
 
 /// Refusals at construction time, before any request is made.
 #[derive(Debug, thiserror::Error)]
@@ -478,52 +369,6 @@ impl<Q: MarketQuota> MarketData for PolygonClient<Q> {
     }
 }
 
-/// Polygon's words when the plan does not cover a request: a 403 whose body says
-/// `"status": "NOT_AUTHORIZED"` (`Your plan doesn't include this data timeframe.`). Its
-/// `message`, for the logs.
-fn plan_refusal(body: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Refusal {
-        status: String,
-        #[serde(default)]
-        message: String,
-    }
-    let refusal: Refusal = serde_json::from_slice(body).ok()?;
-    (refusal.status == "NOT_AUTHORIZED").then(|| {
-        let mut message = refusal.message;
-        message.truncate(300);
-        message
-    })
-}
-
-/// Worth another try soon (429 is quota, handled through the gate).
-fn is_transient(status: StatusCode) -> bool {
-    status == StatusCode::REQUEST_TIMEOUT || status.is_server_error()
-}
-
-/// `Retry-After` as delta-seconds or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.to_utc() - chrono::Utc::now()).to_std().unwrap_or(Duration::ZERO))
-}
-
-/// A reqwest error in one line, without its URL.
-fn describe(err: &reqwest::Error) -> String {
-    if err.is_timeout() {
-        "request timed out".to_owned()
-    } else if err.is_connect() {
-        "could not connect".to_owned()
-    } else if err.is_body() || err.is_decode() {
-        "could not read the response body".to_owned()
-    } else {
-        "request failed".to_owned()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,14 +380,6 @@ mod tests {
 
     fn window() -> DateWindow {
         DateWindow::new(parse_date("2026-10-01").unwrap(), parse_date("2026-10-31").unwrap()).unwrap()
-    }
-
-    #[test]
-    fn a_fetch_and_the_calls_after_it_fit_the_shortest_worker_timeout() {
-        // Worst case after the fetch: dead-letter the job, tell the client, disconnect.
-        let after = super::super::aws::OPERATION_TIMEOUT * 3;
-        assert!(RetryPolicy::default().budget + after < WORKER_MIN_TIMEOUT);
-        assert_eq!(WORKER_MIN_TIMEOUT.as_secs(), 20, "terraform/variables.tf says 20 too");
     }
 
     #[test]
@@ -575,8 +412,6 @@ mod tests {
 
     #[test]
     fn key_never_prints() {
-        let key = ApiKey::new("sekrit-123").unwrap();
-        assert!(!format!("{key:?}").contains("sekrit"));
         assert!(!format!("{:?}", client("https://api.polygon.io")).contains("Bearer k"));
     }
 
@@ -595,42 +430,5 @@ mod tests {
         ] {
             assert!(matches!(c.next_page(other), Err(MarketError::Protocol(_))), "{other}");
         }
-    }
-
-    #[test]
-    fn backoff_doubles_within_bounds() {
-        let p = RetryPolicy {
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(300),
-            ..RetryPolicy::default()
-        };
-        for _ in 0..100 {
-            let first = p.backoff(1);
-            assert!(
-                first >= Duration::from_millis(50) && first <= Duration::from_millis(100),
-                "{first:?}"
-            );
-            let second = p.backoff(2);
-            assert!(
-                second >= Duration::from_millis(100) && second <= Duration::from_millis(200),
-                "{second:?}"
-            );
-            let capped = p.backoff(30);
-            assert!(
-                capped >= Duration::from_millis(150) && capped <= Duration::from_millis(300),
-                "{capped:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&h), Some(Duration::ZERO), "a date in the past means now");
-        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
-        assert_eq!(retry_after(&h), None);
     }
 }
