@@ -22,7 +22,7 @@ fn parse_paced(s: &str) -> Result<(usize, f64), String> {
 #[command(name = "stocks-bench", version)]
 pub struct Cli {
     /// Concurrent clients, one level each.
-    #[arg(long, value_delimiter = ',', default_value = "1,10,100")]
+    #[arg(long, value_delimiter = ',', default_value = "1,10,50,100")]
     pub clients: Vec<usize>,
 
     /// Seconds measured per level.

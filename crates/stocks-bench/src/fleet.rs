@@ -23,9 +23,9 @@ pub struct Burst {
     pub reports: usize,
     pub errors: usize,
     pub wall_seconds: f64,
-    /// (⌈tickers ÷ 5⌉ − 1) minutes on the free plan; 0 for an unlimited market.
-    pub bound_seconds: f64,
-    pub wall_over_bound: f64,
+    /// (⌈tickers ÷ 5⌉ − 1) minutes on the free plan; none for an unlimited market.
+    pub bound_seconds: Option<f64>,
+    pub wall_over_bound: Option<f64>,
     pub market_requests: u64,
     /// 429s the market answered.
     pub throttled: u64,
@@ -113,8 +113,8 @@ pub async fn run(scenario: &Scenario) -> Result<Burst, String> {
     distinct.sort_unstable();
     distinct.dedup();
     let bound = match scenario.plan {
-        MarketPlan::Basic => (distinct.len().div_ceil(5).saturating_sub(1) * 60) as f64,
-        MarketPlan::Unlimited => 0.0,
+        MarketPlan::Basic => Some((distinct.len().div_ceil(5).saturating_sub(1) * 60) as f64),
+        MarketPlan::Unlimited => None,
     };
     Ok(Burst {
         scenario: scenario.name.clone(),
@@ -125,7 +125,7 @@ pub async fn run(scenario: &Scenario) -> Result<Burst, String> {
         errors,
         wall_seconds: wall,
         bound_seconds: bound,
-        wall_over_bound: if bound > 0.0 { wall / bound } else { 0.0 },
+        wall_over_bound: bound.filter(|b| *b > 0.0).map(|b| wall / b),
         market_requests: stats.market_requests,
         throttled: stats.market_throttled,
         deferrals: stats.deferred,

@@ -296,16 +296,20 @@ pub fn render(r: &Results) -> String {
         r.handlers.ingress_us_per_request, r.handlers.worker_us_per_record, r.handlers.bars_per_record
     ));
     if !r.fleet.is_empty() {
-        out.push_str("\nthe worker fleet (free plan: 5 requests a minute, real time):\n  scenario                                                   reports  wall s  bound s  wall/bound  requests  429s  deferrals  dlq  instances\n");
+        out.push_str(&format!(
+            "\nthe worker fleet (real time; the free plan is 5 requests a minute):\n  {:<70}  reports  wall s  bound s  wall/bound  requests  429s  deferrals  dlq  instances\n",
+            "scenario"
+        ));
+        let or_dash = |v: Option<f64>, decimals: usize| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.decimals$}"));
         for b in &r.fleet {
             out.push_str(&format!(
-                "  {:<57}  {:>3}/{:<3}  {:>6.1}  {:>7.1}  {:>10.2}  {:>8}  {:>4}  {:>9}  {:>3}  {:>9}\n",
+                "  {:<70}  {:>3}/{:<3}  {:>6.1}  {:>7}  {:>10}  {:>8}  {:>4}  {:>9}  {:>3}  {:>9}\n",
                 b.scenario,
                 b.reports,
                 b.clients,
                 b.wall_seconds,
-                b.bound_seconds,
-                b.wall_over_bound,
+                or_dash(b.bound_seconds, 1),
+                or_dash(b.wall_over_bound, 2),
                 b.market_requests,
                 b.throttled,
                 b.deferrals,
