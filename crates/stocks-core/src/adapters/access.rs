@@ -20,12 +20,11 @@ use std::collections::HashMap;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::{self, Failure, n, s};
+use super::dynamo::{classify, condition_held, n, s};
 use super::system::{issue_token, now_millis};
 use crate::domain::{NewToken, Token, TokenHash, TokenId, TokenRecord};
 use crate::ports::{AccessError, AccessStore, RateDecision, TokenAdmin, TokenAdminError};
@@ -262,17 +261,12 @@ impl AccessStore for DynamoAccessStore {
             .expression_attribute_values(":expires", n(expires_at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(RateDecision::Counted),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(RateDecision::OverLimit)
-            }
-            Err(err) => Err(classify(&self.table, err)),
-        }
+        let held = condition_held(result).map_err(|e| classify(&self.table, e))?;
+        Ok(if held {
+            RateDecision::Counted
+        } else {
+            RateDecision::OverLimit
+        })
     }
 }
 
@@ -306,21 +300,6 @@ fn refused(table: &str, err: aws_sdk_dynamodb::error::BuildError) -> AccessError
     AccessError::Refused {
         table: table.to_owned(),
         source: err.into(),
-    }
-}
-
-/// Sorts an SDK failure into what an operator must fix.
-fn classify<E, R>(table: &str, err: SdkError<E, R>) -> AccessError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let table = table.to_owned();
-    match dynamo::classify(err) {
-        Failure::NoSuchTable => AccessError::NoSuchTable { table },
-        Failure::AccessDenied(source) => AccessError::AccessDenied { table, source },
-        Failure::Unreachable(source) => AccessError::Unreachable { table, source },
-        Failure::Refused(source) => AccessError::Refused { table, source },
     }
 }
 

@@ -4,35 +4,48 @@
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::ports::BoxError;
+use crate::ports::TableError;
 
-/// What an operator must fix about a failed DynamoDB call.
-pub(crate) enum Failure {
-    /// A wrong name, another account or region, or a deleted table.
-    NoSuchTable,
-    /// IAM or the table's KMS key.
-    AccessDenied(BoxError),
-    /// No answer: DNS, a refused connection, a timeout.
-    Unreachable(BoxError),
-    /// Anything else DynamoDB refused (throttling, a bad item).
-    Refused(BoxError),
-}
-
-/// Sorts an SDK failure.
-pub(crate) fn classify<E, R>(err: SdkError<E, R>) -> Failure
+/// Sorts a failed call on `table` into what an operator must fix.
+pub(crate) fn classify<E, R>(table: &str, err: SdkError<E, R>) -> TableError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    let table = table.to_owned();
     let code = err.as_service_error().and_then(|e| e.code()).unwrap_or_default();
     let source = || DisplayErrorContext(&err).to_string().into();
     match code {
-        "ResourceNotFoundException" => Failure::NoSuchTable,
+        "ResourceNotFoundException" => TableError::NoSuchTable { table },
         "AccessDeniedException" | "UnrecognizedClientException" | "KMSAccessDeniedException" => {
-            Failure::AccessDenied(source())
+            TableError::AccessDenied {
+                table,
+                source: source(),
+            }
         }
-        _ if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => Failure::Unreachable(source()),
-        _ => Failure::Refused(source()),
+        _ if matches!(err, SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)) => TableError::Unreachable {
+            table,
+            source: source(),
+        },
+        _ => TableError::Refused {
+            table,
+            source: source(),
+        },
+    }
+}
+
+/// A conditional call's result: `Ok(true)` when it was done, `Ok(false)` when its condition did
+/// not hold, any other failure as it came.
+pub(crate) fn condition_held<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, SdkError<E, R>>
+where
+    E: ProvideErrorMetadata,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException") => {
+            Ok(false)
+        }
+        Err(err) => Err(err),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use super::BoxError;
+use super::TableError;
 use crate::domain::{NewToken, Token, TokenHash, TokenId, TokenRecord, TokenRuleError};
 
 /// Who may connect, and how often each may ask: the access table.
@@ -62,42 +62,7 @@ pub enum RateDecision {
 }
 
 /// Why the access table could not answer, by what an operator must fix (it is named).
-#[derive(Debug, thiserror::Error)]
-pub enum AccessError {
-    /// A wrong name, another account or region, or a deleted table.
-    #[error("no such table: {table}")]
-    NoSuchTable {
-        /// The table's name.
-        table: String,
-    },
-    /// The credentials in use may not do this to the table (IAM, or its KMS key).
-    #[error("access denied to table {table}: check the AWS credentials and their permissions")]
-    AccessDenied {
-        /// The table's name.
-        table: String,
-        /// What DynamoDB said.
-        #[source]
-        source: BoxError,
-    },
-    /// No answer at all: DNS, a refused connection, a timeout.
-    #[error("cannot reach DynamoDB for table {table}")]
-    Unreachable {
-        /// The table's name.
-        table: String,
-        /// What the connection said.
-        #[source]
-        source: BoxError,
-    },
-    /// DynamoDB answered, refusing the request for another reason (throttling, a bad item).
-    #[error("DynamoDB refused a request on table {table}")]
-    Refused {
-        /// The table's name.
-        table: String,
-        /// What DynamoDB said.
-        #[source]
-        source: BoxError,
-    },
-}
+pub type AccessError = TableError;
 
 // Shared adapters: tests and the local gateway keep a handle on the same instance the handler
 // uses.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::BoxError;
+use super::TableError;
 use crate::domain::{AnswerKey, Bar, DateWindow, Slot, Ticker};
 
 /// The market quota every worker instance shares: one ledger ([`QuotaLedger`](crate::domain::QuotaLedger)) in a store all
@@ -57,39 +57,9 @@ pub trait SharedAnswers: Send + Sync {
 /// never sent to the market outside the limit.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A wrong name, another account or region, or a deleted table.
-    #[error("no such table: {table}")]
-    NoSuchTable {
-        /// The table's name.
-        table: String,
-    },
-    /// The credentials in use may not do this to the table.
-    #[error("access denied to table {table}: check the worker role's permissions")]
-    AccessDenied {
-        /// The table's name.
-        table: String,
-        /// What DynamoDB said.
-        #[source]
-        source: BoxError,
-    },
-    /// No answer at all: DNS, a refused connection, a timeout.
-    #[error("cannot reach DynamoDB for table {table}")]
-    Unreachable {
-        /// The table's name.
-        table: String,
-        /// What the connection said.
-        #[source]
-        source: BoxError,
-    },
-    /// DynamoDB answered, refusing the request for another reason (throttling, a bad item).
-    #[error("DynamoDB refused a request on table {table}")]
-    Refused {
-        /// The table's name.
-        table: String,
-        /// What DynamoDB said.
-        #[source]
-        source: BoxError,
-    },
+    /// The table could not answer, by what an operator must fix.
+    #[error(transparent)]
+    Table(#[from] TableError),
     /// The quota ledger changed under every one of our tries (many instances at once).
     #[error("the quota ledger in {table} kept changing; gave up after {tries} tries")]
     Contended {

@@ -22,6 +22,45 @@ pub use messaging::*;
 /// A boxed error source, kept for logs.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Why a DynamoDB table could not answer, by what an operator must fix (it is named): the
+/// access table's errors and the market store's.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// A wrong name, another account or region, or a deleted table.
+    #[error("no such table: {table}")]
+    NoSuchTable {
+        /// The table's name.
+        table: String,
+    },
+    /// The credentials in use may not do this to the table (IAM, or its KMS key).
+    #[error("access denied to table {table}: check the AWS credentials and their permissions")]
+    AccessDenied {
+        /// The table's name.
+        table: String,
+        /// What DynamoDB said.
+        #[source]
+        source: BoxError,
+    },
+    /// No answer at all: DNS, a refused connection, a timeout.
+    #[error("cannot reach DynamoDB for table {table}")]
+    Unreachable {
+        /// The table's name.
+        table: String,
+        /// What the connection said.
+        #[source]
+        source: BoxError,
+    },
+    /// DynamoDB answered, refusing the request for another reason (throttling, a bad item).
+    #[error("DynamoDB refused a request on table {table}")]
+    Refused {
+        /// The table's name.
+        table: String,
+        /// What DynamoDB said.
+        #[source]
+        source: BoxError,
+    },
+}
+
 /// Renders an error with its whole `source()` chain, for one-line logs.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();

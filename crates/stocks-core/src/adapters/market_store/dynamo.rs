@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use crate::adapters::dynamo::{self, Failure, n, s};
+use crate::adapters::dynamo::{self, condition_held, n, s};
 use crate::domain::{AnswerKey, Bar, PackedBars, QuotaLedger, Rate, Slot};
 use crate::ports::{MarketQuota, SharedAnswers, StoreError};
 
@@ -64,13 +64,7 @@ impl DynamoMarketStore {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
-        let table = self.table.clone();
-        match dynamo::classify(err) {
-            Failure::NoSuchTable => StoreError::NoSuchTable { table },
-            Failure::AccessDenied(source) => StoreError::AccessDenied { table, source },
-            Failure::Unreachable(source) => StoreError::Unreachable { table, source },
-            Failure::Refused(source) => StoreError::Refused { table, source },
-        }
+        StoreError::Table(dynamo::classify(&self.table, err))
     }
 
     /// The ledger and its version (0: no item yet), read consistently.
@@ -106,17 +100,7 @@ impl DynamoMarketStore {
             .expression_attribute_values(":seen", n(seen))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(self.error(err)),
-        }
+        condition_held(result).map_err(|e| self.error(e))
     }
 }
 
@@ -152,18 +136,8 @@ impl MarketQuota for DynamoMarketStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result {
-            // Closed as long or longer already.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(self.error(err)),
-            Ok(_) => Ok(()),
-        }
+        // A condition that did not hold: the gate is closed as long or longer already.
+        condition_held(result).map(|_| ()).map_err(|e| self.error(e))
     }
 }
 
@@ -232,17 +206,7 @@ impl SharedAnswers for DynamoMarketStore {
             .expression_attribute_values(":now", n(seconds(now)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(self.error(err)),
-        }
+        condition_held(result).map_err(|e| self.error(e))
     }
 
     async fn release_lease(&self, key: &AnswerKey, holder: &str) -> Result<(), StoreError> {
@@ -255,18 +219,8 @@ impl SharedAnswers for DynamoMarketStore {
             .expression_attribute_values(":me", s(holder))
             .send()
             .await;
-        match result {
-            // Expired and taken by another holder since: theirs now.
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(self.error(err)),
-            Ok(_) => Ok(()),
-        }
+        // A condition that did not hold: the lease expired and another holder has it now.
+        condition_held(result).map(|_| ()).map_err(|e| self.error(e))
     }
 }
 
