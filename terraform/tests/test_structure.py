@@ -341,7 +341,7 @@ class Functions(unittest.TestCase):
 
     def test_the_worker_timeout_fits_its_market_fetch(self):
         timeout = M.variables["worker_timeout_seconds"]
-        self.assertEqual(timeout["default"], 20, "WORKER_MIN_TIMEOUT in crates/stocks-core/src/adapters/polygon.rs")
+        self.assertEqual(timeout["default"], 20, "WORKER_MIN_TIMEOUT in crates/stocks-core/src/adapters/polygon/policy.rs")
         condition = blocks(timeout, "validation")[0]["condition"]
         self.assertTrue(evaluate(condition, worker_timeout_seconds=20))
         self.assertFalse(evaluate(condition, worker_timeout_seconds=19), "the worker would be killed mid-delivery")

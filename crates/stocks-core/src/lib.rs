@@ -10,17 +10,20 @@
 //! Dependencies point one way: `config` → `handlers` and `adapters` → `ports` → `domain`.
 //!
 //! - [`domain`] — tickers, windows, jobs, reports, client messages, access tokens and the rules
-//!   a new one meets. No AWS, no I/O.
+//!   a new one meets, the fleet's quota ledger and how an answer is keyed and packed. No AWS, no
+//!   I/O.
 //! - [`ports`] — one small trait per capability: [`ports::JobQueue`], [`ports::DeadLetters`],
-//!   [`ports::Connections`], [`ports::MarketData`], [`ports::AccessStore`] (token lookups and
-//!   per-token rate counters) and [`ports::TokenAdmin`] (operators' create, list, revoke); and
-//!   the AWS limits they live within (SQS's longest delay, API Gateway's lifetimes and sizes).
+//!   [`ports::Connections`], [`ports::MarketData`], [`ports::MarketQuota`] and
+//!   [`ports::SharedAnswers`] (what the worker fleet shares), [`ports::AccessStore`] (token
+//!   lookups and per-token rate counters) and [`ports::TokenAdmin`] (operators' create, list,
+//!   revoke); the [`ports::Clock`]; and the AWS limits they live within (SQS's longest delay,
+//!   API Gateway's lifetimes and sizes).
 //! - [`handlers`] — the `$connect` authorizer, `$connect`/`$disconnect`, the ingress and the
 //!   worker, generic over the ports; the same code runs in Lambda, in `stocksctl local` and in
 //!   tests.
 //! - [`adapters`] — the ports over aws-sdk-sqs, aws-sdk-apigatewaymanagement,
-//!   aws-sdk-dynamodb (the access table), aws-sdk-ssm (the Polygon key) and reqwest (Polygon),
-//!   plus the market cache and the SDK settings.
+//!   aws-sdk-dynamodb (the access table, the fleet's market store), aws-sdk-ssm (the Polygon
+//!   key) and reqwest (Polygon), plus in-memory stores, the market cache and the SDK settings.
 //! - [`config`] — the environment, read once per cold start, with every setting's default and
 //!   bounds.
 //! - [`telemetry`] — JSON logs, and the `job done` lines the outcome metrics count.
