@@ -81,7 +81,7 @@ test-lambdas: $(TEST_TOOLS) $(if $(LAMBDA_RUNNER),qemu) ## The ARCH (arm64) zips
 bench: $(TEST_TOOLS) ## Measure latency, throughput, handler cost, Lambda init/RSS/zip size -> bench/results.json
 	$(MAKE) build ARCH=x86_64
 	MOTO_SERVER=$(CURDIR)/$(PY)/test/bin/moto_server \
-	cargo run --release --locked --package stocks-bench -- --lambda-dir $(call LAMBDA_DIR,x86_64) --out bench/results.json
+	cargo bench --locked --package stocks-bench --bench stocks -- --lambda-dir $(CURDIR)/$(call LAMBDA_DIR,x86_64) --out $(CURDIR)/bench/results.json
 
 # Seconds `make fuzz` runs for.
 FUZZ_TIME ?= 60

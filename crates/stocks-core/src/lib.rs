@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //!
-//! Dependencies point one way: `config` → `handlers` and `adapters` → `ports` → `domain`.
+//! Dependencies point one way: `deployed` → `config` → `handlers` and `adapters` → `ports` →
+//! `domain`.
 //!
 //! - [`domain`] — tickers, windows, jobs, reports, client messages, access tokens and the rules
 //!   a new one meets, the fleet's quota ledger and how an answer is keyed and packed. No AWS, no
@@ -26,6 +27,8 @@
 //!   key) and reqwest (Polygon), plus in-memory stores, the market cache and the SDK settings.
 //! - [`config`] — the environment, read once per cold start, with every setting's default and
 //!   bounds.
+//! - [`deployed`] — each handler built as its Lambda runs it, from its configuration and the
+//!   SDK's: what the Lambdas' `main`s call.
 //! - [`telemetry`] — JSON logs, and the `job done` lines the outcome metrics count.
 
 #![deny(missing_docs)]
@@ -33,6 +36,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod deployed;
 pub mod domain;
 pub mod handlers;
 pub mod ports;

@@ -1,6 +1,7 @@
-//! `stocks-bench` (`make bench`): the service's speed, measured, written to
-//! `bench/results.json`. A development tool: it drives the handlers over the test kit's
-//! in-memory ports and runs the Lambda zips against moto, so it is never shipped.
+//! `make bench` (`cargo bench -p stocks-bench -- --help` for its flags): the service's speed,
+//! measured, written to `bench/results.json`. A bench target, not a binary: it drives the
+//! handlers over the test kit's in-memory ports and runs the Lambda zips against moto, so it
+//! and everything it uses are dev-dependencies, never shipped.
 //!
 //! # Layout
 //!

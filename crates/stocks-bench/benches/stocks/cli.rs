@@ -30,7 +30,7 @@ pub struct Cli {
     pub duration: u64,
 
     /// Also measure latency under a set load: CLIENTS clients paced to RATE requests/s in all
-    /// (0 skips it). Closed-loop clients measure throughput; paced ones, latency under load.
+    /// (a rate of 0, as in 0@0, skips it). Closed-loop clients measure throughput; paced ones, latency under load.
     #[arg(long, default_value = "100@3000", value_name = "CLIENTS@RATE", value_parser = parse_paced)]
     pub paced: Option<(usize, f64)>,
 
@@ -61,7 +61,12 @@ pub struct Cli {
     #[arg(long)]
     pub no_store: bool,
 
-    /// Where to write the JSON results.
-    #[arg(long, default_value = "bench/results.json")]
+    /// Where to write the JSON results (default: the repository's bench/results.json; `cargo
+    /// bench` runs this from the crate's folder, so relative paths start there).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/results.json"))]
     pub out: std::path::PathBuf,
+
+    /// Passed by `cargo bench` to every bench target; means nothing here.
+    #[arg(long, hide = true)]
+    pub bench: bool,
 }
